@@ -1,0 +1,317 @@
+"""Build a segmentation dataset: LMDBs of Caffe Datums in the DIGITS layout.
+
+``build_dataset(source, out_dir, options, progress, cancel) -> BuildReport`` writes::
+
+    out_dir/train_db/features   out_dir/train_db/labels     (same "%09d" keys)
+    out_dir/val_db/…            out_dir/test_db/…           (when those splits have cases)
+    out_dir/mean.binaryproto    mean of the train features, (1, C, H, W)
+    out_dir/manifest.json       what Train and Deploy read (dlp.data.manifest)
+    out_dir/build-report.json   counts, skipped slices, unusable files (file + reason)
+    out_dir/records.csv         split, key, case, slice name: where every record came from
+
+Cases (patients) are split, never slices, so no patient is in two splits.  The
+whole folder is built beside ``out_dir`` and renamed into place at the end: an
+interrupted or failed build leaves no folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlp.data.lmdb_io import DatumWriter, encode_datum, format_key, write_mean_binaryproto
+from dlp.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
+from dlp.data.preprocess import Preprocessing, preprocess_label, preprocess_slice
+from dlp.data.sources import DatasetSource, Problem, SkipItem, SourceItem
+from dlp.errors import DLPError, InputError
+from dlp.fsutil import atomic_directory, atomic_write_text
+from dlp.progress import CancelToken, ProgressCallback, report
+
+REPORT_NAME = "build-report.json"
+RECORDS_NAME = "records.csv"
+SPLIT_ORDER = ("train", "val", "test")
+
+
+class BuildError(InputError):
+    """A dataset build failed (``--strict`` and a bad file, or nothing usable)."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    val_percent: float = 10.0
+    test_percent: float = 0.0
+    seed: int = 0
+    strict: bool = False
+    encoding: str | None = None   # "png" stores compressed uint8 Datums
+    shuffle: bool = True          # shuffle record order within each split (by seed)
+
+    def __post_init__(self) -> None:
+        for name, value in (("val", self.val_percent), ("test", self.test_percent)):
+            if not 0 <= value < 100:
+                raise InputError(f"--{name} must be a percentage in [0, 100); got {value}")
+        if self.val_percent + self.test_percent >= 100:
+            raise InputError("--val plus --test must leave cases for training (< 100 %)")
+        if self.encoding is not None and self.preprocessing.bits != 8:
+            raise InputError("--encoding png stores 8-bit images; use --bits 8")
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    cases: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    manifest: Manifest | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "counts": self.counts,
+            "cases": self.cases,
+            "problems": [{"file": p.path, "reason": p.reason} for p in self.problems],
+            "skipped": [{"file": p.path, "reason": p.reason} for p in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        """A few lines for a terminal or a message box."""
+        splits = ", ".join(f"{name} {count} ({len(self.cases.get(name, []))} cases)"
+                           for name, count in self.counts.items())
+        lines = [f"built {self.total} slices into {self.out_dir}: {splits} "
+                 f"in {self.seconds:.1f} s"]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} slices without the needed labels")
+        if self.problems:
+            lines.append(f"{len(self.problems)} unusable files (see {REPORT_NAME}):")
+            lines += [f"  {problem}" for problem in self.problems[:20]]
+            if len(self.problems) > 20:
+                lines.append(f"  … and {len(self.problems) - 20} more")
+        return "\n".join(lines)
+
+
+def split_cases(
+    cases: list[str], val_percent: float, test_percent: float, seed: int
+) -> dict[str, list[str]]:
+    """Assign whole cases to train/val/test, deterministically by ``seed``.
+
+    A requested split gets at least one case when there are enough cases to leave
+    one for training.
+    """
+    ordered = sorted(set(cases))
+    count = len(ordered)
+    n_test = round(count * test_percent / 100)
+    n_val = round(count * val_percent / 100)
+    if test_percent > 0 and n_test == 0 and count >= 3:
+        n_test = 1
+    if val_percent > 0 and n_val == 0 and count - n_test >= 2:
+        n_val = 1
+    if count - n_val - n_test < 1:
+        raise BuildError(
+            f"{count} cases cannot be split {100 - val_percent - test_percent:g}/"
+            f"{val_percent:g}/{test_percent:g} with at least one training case"
+        )
+    permuted = [ordered[i] for i in np.random.default_rng(seed).permutation(count)]
+    test, val = permuted[:n_test], permuted[n_test:n_test + n_val]
+    train = permuted[n_test + n_val:]
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
+
+
+class _SplitWriter:
+    """The features and labels DBs of one split, written in lock-step."""
+
+    def __init__(self, root: Path, split: str) -> None:
+        self.features_rel = f"{split}_db/features"
+        self.labels_rel = f"{split}_db/labels"
+        self.features = DatumWriter(root / self.features_rel)
+        self.labels = DatumWriter(root / self.labels_rel)
+        self.count = 0
+
+    def put(self, features: bytes, labels: bytes) -> str:
+        key = format_key(self.count)
+        self.features.put_bytes(key, features)
+        self.labels.put_bytes(key, labels)
+        self.count += 1
+        return key
+
+    def close(self) -> None:
+        self.features.close()
+        self.labels.close()
+
+
+class _Statistics:
+    """Running train-split mean image and per-class pixel counts."""
+
+    def __init__(self) -> None:
+        self.sum: np.ndarray | None = None
+        self.images = 0
+        self.class_counts = np.zeros(256, dtype=np.int64)
+
+    def add(self, features: np.ndarray, labels: np.ndarray, train: bool) -> None:
+        if train:
+            self.sum = features.astype(np.float64) if self.sum is None else self.sum + features
+            self.images += 1
+            self.class_counts += np.bincount(labels.ravel(), minlength=256)[:256]
+
+    def mean(self) -> np.ndarray | None:
+        return None if self.sum is None else (self.sum / self.images).astype(np.float32)
+
+
+def _fail_or_record(problem: Problem, problems: list[Problem], strict: bool) -> None:
+    if strict:
+        raise BuildError(f"{problem.path}: {problem.reason} (--strict stops at the first "
+                         "unusable file)")
+    problems.append(problem)
+
+
+def _classes(source: DatasetSource, counts: np.ndarray) -> list[str]:
+    names = list(source.classes)
+    highest = int(np.flatnonzero(counts).max()) if counts.any() else 0
+    if names and highest >= len(names):
+        raise BuildError(f"labels use value {highest} but only {len(names)} classes are "
+                         f"named ({', '.join(names)})")
+    if not names:
+        names = ["background"] + [f"class {i}" for i in range(1, max(highest, 1) + 1)]
+    return names
+
+
+def _records_csv(rows: list[tuple[str, str, str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["split", "key", "case", "slice"])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def build_dataset(
+    source: DatasetSource,
+    out_dir: str | os.PathLike[str],
+    options: BuildOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> BuildReport:
+    """Build the dataset of ``source`` into ``out_dir`` (see the module docstring).
+
+    Unusable files are reported in ``BuildReport.problems`` (or raise
+    :class:`BuildError` at the first one with ``options.strict``).  Cancelling via
+    ``cancel`` raises :class:`dlp.errors.Cancelled` and leaves ``out_dir`` untouched.
+    """
+    options = options or BuildOptions()
+    prep = options.preprocessing
+    started = time.perf_counter()
+    out = Path(out_dir)
+    result = BuildReport(out_dir=out)
+
+    scan = source.scan()
+    for problem in scan.problems:
+        _fail_or_record(problem, result.problems, options.strict)
+    if not scan.items:
+        raise BuildError(f"{source.describe().get('images', '')}: no usable images found"
+                         + (f" ({len(result.problems)} problems, first: {result.problems[0]})"
+                            if result.problems else ""))
+    assignment = split_cases([item.case for item in scan.items], options.val_percent,
+                             options.test_percent, options.seed)
+    split_of = {case: split for split, cases in assignment.items() for case in cases}
+    rng = np.random.default_rng([options.seed, 1])
+    ordered: list[tuple[str, SourceItem]] = []
+    for split in SPLIT_ORDER:
+        items = [item for item in scan.items if split_of[item.case] == split]
+        if options.shuffle:
+            items = [items[i] for i in rng.permutation(len(items))]
+        ordered += [(split, item) for item in items]
+
+    stats = _Statistics()
+    records: list[tuple[str, str, str, str]] = []
+    shape: tuple[int, ...] | None = None
+    cases_written: dict[str, set[str]] = {split: set() for split in SPLIT_ORDER}
+    with atomic_directory(out) as tmp:
+        writers: dict[str, _SplitWriter] = {}
+        try:
+            for done, (split, item) in enumerate(ordered):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                report(progress, done, len(ordered), item.name)
+                try:
+                    slices = source.load(item)
+                except SkipItem as skip:
+                    result.skipped.append(Problem(item.name, str(skip)))
+                    continue
+                except DLPError as exc:
+                    _fail_or_record(Problem(str(getattr(exc, "path", item.name)),
+                                            getattr(exc, "reason", str(exc))),
+                                    result.problems, options.strict)
+                    continue
+                for name, image, labels in slices:
+                    features = preprocess_slice(image, prep)
+                    label_plane = preprocess_label(labels, prep)
+                    if shape is None:
+                        shape = features.shape
+                    elif features.shape != shape:
+                        _fail_or_record(Problem(name, f"slice becomes {features.shape} but the "
+                                                      f"dataset is {shape}; give --size"),
+                                        result.problems, options.strict)
+                        continue
+                    if split not in writers:
+                        writers[split] = _SplitWriter(tmp, split)
+                    key = writers[split].put(
+                        encode_datum(features, 0, options.encoding),
+                        encode_datum(label_plane, 0),
+                    )
+                    stats.add(features, label_plane, split == "train")
+                    records.append((split, key, item.case, name))
+                    cases_written[split].add(item.case)
+            report(progress, len(ordered), len(ordered), "finishing")
+        finally:
+            for writer in writers.values():
+                writer.close()
+        if "train" not in writers:
+            raise BuildError(
+                "no training slices were written"
+                + (f"; first problem: {result.problems[0]}" if result.problems else "")
+            )
+        mean = stats.mean()
+        write_mean_binaryproto(mean, tmp / "mean.binaryproto")
+        counts = stats.class_counts
+        classes = _classes(source, counts)
+        counts = counts[: len(classes)]
+        total_pixels = max(int(counts.sum()), 1)
+        result.counts = {split: writers[split].count for split in SPLIT_ORDER if split in writers}
+        result.cases = {split: sorted(cases_written[split]) for split in result.counts}
+        manifest = Manifest(
+            shape=list(shape),  # type: ignore[arg-type]
+            dtype=prep.dtype,
+            classes=classes,
+            splits={split: SplitInfo(writers[split].count, result.cases[split],
+                                     writers[split].features_rel, writers[split].labels_rel)
+                    for split in result.counts},
+            preprocessing=prep,
+            class_pixel_frequencies=[round(float(c) / total_pixels, 8) for c in counts],
+            class_pixel_counts=[int(c) for c in counts],
+            mean_file="mean.binaryproto",
+            source=source.describe(),
+            seed=options.seed,
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            extra={"encoding": options.encoding, "frequencies_from": "train"},
+        )
+        manifest.save(tmp / MANIFEST_NAME)
+        result.seconds = time.perf_counter() - started
+        atomic_write_text(tmp / REPORT_NAME, json.dumps(result.to_dict(), indent=2) + "\n")
+        atomic_write_text(tmp / RECORDS_NAME, _records_csv(records))
+    manifest.path = out / MANIFEST_NAME
+    result.manifest = manifest
+    return result

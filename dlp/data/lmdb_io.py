@@ -1,0 +1,543 @@
+"""Caffe ``Datum`` LMDB databases and ``mean.binaryproto`` files.
+
+The databases are the ones BVLC Caffe and DIGITS read and write: one LMDB
+environment (a folder holding ``data.mdb``/``lock.mdb``), keys ``"%09d"``, values
+serialised ``caffe.Datum`` messages (``channels``, ``height``, ``width``, ``data``
+bytes for uint8, ``float_data`` for anything else, ``label``, ``encoded``).
+
+Reading is the hot path of training, so :func:`decode_datum` parses the Datum wire
+format directly into numpy without building a protobuf message: the pixel payload
+is a single ``np.frombuffer`` whether ``float_data`` is packed (as DLP writes it) or
+one tagged float per element (as Caffe's C++ writes it; a Python loop over 65k
+fields would cost more than the training step it feeds).  :func:`array_to_datum` and
+:func:`datum_to_array` are the message-level equivalents for code that wants a
+``caffe_pb2.Datum``; both paths produce and accept the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import lmdb
+import numpy as np
+
+from dlp.errors import InputError
+from dlp.proto import caffe_pb2
+
+
+class DatumError(InputError):
+    """A Datum, an LMDB database or a mean file is malformed or unreadable."""
+
+
+def format_key(index: int) -> str:
+    """The DIGITS/Caffe key of record ``index``: ``"%09d"``."""
+    return f"{index:09d}"
+
+
+# --------------------------------------------------------------------------- encoding
+
+def _varint(value: int) -> bytes:
+    if value < 0:  # proto int32 negatives are sign-extended to 64 bits
+        value += 1 << 64
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _as_chw(array: np.ndarray) -> np.ndarray:
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        arr = arr[np.newaxis]
+    if arr.ndim != 3:
+        raise DatumError(f"a Datum holds a (C, H, W) or (H, W) array; got shape {arr.shape}")
+    return arr
+
+
+def _encode_image(arr: np.ndarray, encoding: str) -> bytes:
+    from PIL import Image
+
+    if arr.dtype != np.uint8:
+        raise DatumError(f"encoding {encoding!r} stores uint8 images only; got {arr.dtype}")
+    channels = arr.shape[0]
+    if channels == 1:
+        image = Image.fromarray(arr[0])
+    elif channels == 3:
+        # Datums hold BGR (OpenCV's order, which Caffe's imdecode returns); files hold RGB.
+        image = Image.fromarray(np.ascontiguousarray(arr[::-1].transpose(1, 2, 0)))
+    else:
+        raise DatumError(f"encoding {encoding!r} needs 1 or 3 channels; got {channels}")
+    buffer = io.BytesIO()
+    fmt = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}.get(encoding.lower())
+    if fmt is None:
+        raise DatumError(f"unknown Datum encoding {encoding!r}; expected 'png' or 'jpg'")
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def encode_datum(array: np.ndarray, label: int = 0, encoding: str | None = None) -> bytes:
+    """Serialise ``array`` (C, H, W) or (H, W) as a ``caffe.Datum`` (wire bytes).
+
+    uint8 goes to ``data``; every other dtype to ``float_data`` as float32 (16-bit
+    medical images are stored exactly: float32 represents every 16-bit integer).
+    ``encoding`` ``"png"``/``"jpg"`` stores compressed uint8 bytes with ``encoded``.
+    """
+    arr = _as_chw(array)
+    channels, height, width = (int(n) for n in arr.shape)
+    parts = [b"\x08", _varint(channels), b"\x10", _varint(height), b"\x18", _varint(width)]
+    if encoding:
+        payload = _encode_image(arr, encoding)
+        parts += [b"\x22", _varint(len(payload)), payload]
+    elif arr.dtype == np.uint8:
+        payload = np.ascontiguousarray(arr).tobytes()
+        parts += [b"\x22", _varint(len(payload)), payload]
+    else:
+        floats = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    parts += [b"\x28", _varint(int(label))]
+    if not encoding and arr.dtype != np.uint8:
+        # packed repeated float: Caffe's proto2 parser accepts it for float_data
+        parts += [b"\x32", _varint(len(floats)), floats]
+    if encoding:
+        parts += [b"\x38\x01"]
+    return b"".join(parts)
+
+
+def array_to_datum(array: np.ndarray, label: int = 0, encoding: str | None = None):
+    """A ``caffe_pb2.Datum`` holding ``array`` (C, H, W) or (H, W); see :func:`encode_datum`."""
+    datum = caffe_pb2.Datum()
+    datum.ParseFromString(encode_datum(array, label, encoding))
+    return datum
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= len(buf):
+            raise DatumError("truncated Datum (varint runs past the end)")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise DatumError("malformed Datum (varint longer than 10 bytes)")
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFFFFFFFFFF
+    if value >= 1 << 63:
+        value -= 1 << 64
+    return value
+
+
+def _unpacked_float_run(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
+    """Floats of consecutive ``float_data`` fields each written as tag 0x35 + 4 bytes.
+
+    Tags sit every 5 bytes, so the run is found and decoded with strided numpy views.
+    """
+    count = (len(buf) - pos) // 5
+    block = np.frombuffer(buf, dtype=np.uint8, count=count * 5, offset=pos).reshape(count, 5)
+    not_tag = np.flatnonzero(block[:, 0] != 0x35)
+    run = int(not_tag[0]) if not_tag.size else count
+    values = np.ascontiguousarray(block[:run, 1:]).view("<f4").reshape(-1)
+    return values, pos + run * 5
+
+
+def _skip_field(buf: bytes, pos: int, wire_type: int) -> int:
+    if wire_type == 0:
+        return _read_varint(buf, pos)[1]
+    if wire_type == 1:
+        return pos + 8
+    if wire_type == 2:
+        length, pos = _read_varint(buf, pos)
+        return pos + length
+    if wire_type == 5:
+        return pos + 4
+    raise DatumError(f"malformed Datum (unsupported wire type {wire_type})")
+
+
+def _decode_image(payload: bytes) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(payload)) as image:
+            pixels = np.asarray(image)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatumError(f"encoded Datum is not a readable image: {exc}") from exc
+    if pixels.ndim == 2:
+        return pixels[np.newaxis]
+    # RGB(A) file -> BGR channels, as Caffe's OpenCV decoding gives them
+    return np.ascontiguousarray(pixels[..., 2::-1].transpose(2, 0, 1))
+
+
+def decode_datum(buf: bytes | memoryview) -> tuple[np.ndarray, int]:
+    """Parse serialised ``caffe.Datum`` bytes into ``(array (C, H, W), label)``.
+
+    The array is uint8 for ``data``/encoded Datums and float32 for ``float_data``;
+    it never aliases ``buf`` (LMDB buffers are only valid inside their transaction).
+    """
+    buf = bytes(buf)
+    channels = height = width = 0
+    label = 0
+    data: bytes | None = None
+    float_chunks: list[np.ndarray] = []
+    encoded = False
+    pos = 0
+    end = len(buf)
+    while pos < end:
+        tag, pos = _read_varint(buf, pos)
+        field, wire_type = tag >> 3, tag & 7
+        if field in (1, 2, 3, 5, 7) and wire_type == 0:
+            value, pos = _read_varint(buf, pos)
+            if field == 1:
+                channels = value
+            elif field == 2:
+                height = value
+            elif field == 3:
+                width = value
+            elif field == 5:
+                label = _signed32(value)
+            else:
+                encoded = bool(value)
+        elif field == 4 and wire_type == 2:
+            length, pos = _read_varint(buf, pos)
+            data = buf[pos:pos + length]
+            pos += length
+        elif field == 6 and wire_type == 2:
+            length, pos = _read_varint(buf, pos)
+            if pos + length > end:
+                raise DatumError("truncated Datum (float_data runs past the end)")
+            if length % 4:
+                raise DatumError("malformed Datum (packed float_data length not a multiple of 4)")
+            float_chunks.append(np.frombuffer(buf, dtype="<f4", count=length // 4, offset=pos))
+            pos += length
+        elif field == 6 and wire_type == 5:
+            values, pos = _unpacked_float_run(buf, pos - 1)
+            float_chunks.append(values)
+        else:
+            pos = _skip_field(buf, pos, wire_type)
+        if pos > end:
+            raise DatumError("truncated Datum (a field runs past the end)")
+    if encoded:
+        if data is None:
+            raise DatumError("encoded Datum has no data bytes")
+        return _decode_image(data), label
+    shape = (channels, height, width)
+    expected = channels * height * width
+    if data:
+        if len(data) != expected:
+            raise DatumError(
+                f"Datum data has {len(data)} bytes; C*H*W = {shape} needs {expected}"
+            )
+        return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy(), label
+    floats = (
+        float_chunks[0] if len(float_chunks) == 1
+        else np.concatenate(float_chunks) if float_chunks
+        else np.zeros(0, np.float32)
+    )
+    if floats.size != expected:
+        raise DatumError(
+            f"Datum float_data has {floats.size} values; C*H*W = {shape} "
+            f"needs {expected}"
+        )
+    return floats.astype(np.float32, copy=True).reshape(shape), label
+
+
+def datum_to_array(datum) -> np.ndarray:
+    """The (C, H, W) array held by a ``caffe_pb2.Datum`` (uint8 or float32)."""
+    return decode_datum(datum.SerializeToString())[0]
+
+
+# --------------------------------------------------------------------------- databases
+
+def _key_bytes(key: str | bytes | int) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, int):
+        return format_key(key).encode("ascii")
+    return key.encode("utf-8")
+
+
+def _lmdb_location(path: Path) -> tuple[Path, bool]:
+    """(path to open, subdir flag): Caffe's LMDBs are folders; a bare data.mdb works too."""
+    if path.is_dir():
+        if not (path / "data.mdb").is_file():
+            raise DatumError(f"{path}: not an LMDB database (no data.mdb in the folder)")
+        return path, True
+    if path.is_file():
+        return path, False
+    raise DatumError(f"{path}: LMDB database not found")
+
+
+# py-lmdb refuses to open one environment twice in a process, yet the engine's Data
+# layer, shape inference and the GUI's sample viewer may all read the same DB at once:
+# readers share one read-only Environment per path, reference-counted.
+_shared_envs: dict[str, tuple[lmdb.Environment, int]] = {}
+_shared_lock = threading.Lock()
+
+
+def _open_shared(key: str, subdir: bool, shown: Path) -> lmdb.Environment:
+    with _shared_lock:
+        if key in _shared_envs:
+            env, count = _shared_envs[key]
+            _shared_envs[key] = (env, count + 1)
+            return env
+        try:
+            env = lmdb.open(
+                key, subdir=subdir, readonly=True, lock=False,
+                readahead=False, meminit=False, max_readers=512,
+            )
+        except lmdb.Error as exc:
+            raise DatumError(f"{shown}: cannot open LMDB database: {exc}") from exc
+        _shared_envs[key] = (env, 1)
+        return env
+
+
+def _release_shared(key: str) -> None:
+    with _shared_lock:
+        env, count = _shared_envs.get(key, (None, 0))
+        if env is None:
+            return
+        if count <= 1:
+            del _shared_envs[key]
+            env.close()
+        else:
+            _shared_envs[key] = (env, count - 1)
+
+
+class DatumDB:
+    """Read-only access to a Datum LMDB (memory-mapped, no lock file writes).
+
+    Safe to share between threads (a prefetch thread and the GUI): every call opens
+    its own short read transaction.  Keys are ``str``; ``get`` also takes ``bytes``
+    or an ``int`` index formatted as ``"%09d"``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        location, subdir = _lmdb_location(self.path)
+        self._env_key = str(location.resolve())
+        self._env = _open_shared(self._env_key, subdir, self.path)
+        self._closed = False
+        self._keys: list[str] | None = None
+        self._keys_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return int(self._env.stat()["entries"])
+
+    def __enter__(self) -> DatumDB:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _release_shared(self._env_key)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close()
+
+    def keys(self) -> list[str]:
+        """All keys in database (sorted) order; cached after the first call."""
+        with self._keys_lock:
+            if self._keys is None:
+                with self._env.begin(buffers=False) as txn:
+                    self._keys = [
+                        key.decode("utf-8") for key in txn.cursor().iternext(values=False)
+                    ]
+            return list(self._keys)
+
+    def get_bytes(self, key: str | bytes | int) -> bytes:
+        """The serialised Datum stored under ``key``."""
+        with self._env.begin(buffers=False) as txn:
+            value = txn.get(_key_bytes(key))
+        if value is None:
+            raise DatumError(f"{self.path}: no record with key {key!r}")
+        return value
+
+    def get_with_label(self, key: str | bytes | int) -> tuple[np.ndarray, int]:
+        """``(array (C, H, W), label)`` of the record ``key``."""
+        try:
+            return decode_datum(self.get_bytes(key))
+        except DatumError as exc:
+            if str(exc).startswith(str(self.path)):
+                raise
+            raise DatumError(f"{self.path}: record {key!r}: {exc}") from exc
+
+    def get(self, key: str | bytes | int) -> np.ndarray:
+        """The (C, H, W) array of the record ``key`` (uint8 or float32)."""
+        return self.get_with_label(key)[0]
+
+    def get_many(self, keys: Iterable[str | bytes | int]) -> np.ndarray:
+        """Records stacked as (N, C, H, W) in one read transaction (all the same shape)."""
+        arrays = []
+        with self._env.begin(buffers=True) as txn:
+            for key in keys:
+                value = txn.get(_key_bytes(key))
+                if value is None:
+                    raise DatumError(f"{self.path}: no record with key {key!r}")
+                arrays.append(decode_datum(value)[0])
+        try:
+            return np.stack(arrays)
+        except ValueError as exc:
+            raise DatumError(f"{self.path}: records differ in shape: {exc}") from exc
+
+    def first(self) -> tuple[str, np.ndarray, int]:
+        """``(key, array, label)`` of the first record (shape inference reads this)."""
+        with self._env.begin(buffers=False) as txn:
+            cursor = txn.cursor()
+            if not cursor.first():
+                raise DatumError(f"{self.path}: the LMDB database is empty")
+            key, value = cursor.key(), cursor.value()
+        array, label = decode_datum(value)
+        return key.decode("utf-8"), array, label
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray, int]]:
+        """``(key, array (C, H, W), label)`` in key order."""
+        with self._env.begin(buffers=True) as txn:
+            for key, value in txn.cursor():
+                array, label = decode_datum(value)
+                yield bytes(key).decode("utf-8"), array, label
+
+
+class DatumWriter:
+    """Write Datums into a new or existing LMDB; the map grows as needed.
+
+    Records are committed in batches; when the map is full the batch is retried
+    after doubling the map size, so no fixed guess can overflow.  Use as a context
+    manager (or call :meth:`close`) so the last batch is committed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = 64 << 20,
+        batch_bytes: int = 32 << 20,
+    ) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._env = lmdb.open(
+            str(self.path), map_size=map_size, subdir=True, meminit=False, map_async=True
+        )
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._pending_bytes = 0
+        self._batch_bytes = batch_bytes
+        self.count = 0
+
+    def __enter__(self) -> DatumWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc_info: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._pending.clear()
+            self._env.close()
+
+    @property
+    def map_size(self) -> int:
+        return int(self._env.info()["map_size"])
+
+    def put_bytes(self, key: str | bytes | int, value: bytes) -> None:
+        """Store serialised Datum bytes under ``key``."""
+        self._pending.append((_key_bytes(key), value))
+        self._pending_bytes += len(value)
+        self.count += 1
+        if self._pending_bytes >= self._batch_bytes:
+            self.flush()
+
+    def put(
+        self, key: str | bytes | int, array: np.ndarray, label: int = 0,
+        encoding: str | None = None,
+    ) -> None:
+        """Store ``array`` (C, H, W) or (H, W) under ``key`` (see :func:`encode_datum`)."""
+        self.put_bytes(key, encode_datum(array, label, encoding))
+
+    def append(self, array: np.ndarray, label: int = 0, encoding: str | None = None) -> str:
+        """Store ``array`` under the next ``"%09d"`` key; return the key."""
+        key = format_key(self.count)
+        self.put(key, array, label, encoding)
+        return key
+
+    def flush(self) -> None:
+        """Commit the pending records, growing the map until they fit."""
+        if not self._pending:
+            return
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    for key, value in self._pending:
+                        txn.put(key, value)
+                break
+            except lmdb.MapFullError:
+                self._env.set_mapsize(self.map_size * 2)
+        self._pending.clear()
+        self._pending_bytes = 0
+
+    def close(self) -> None:
+        self.flush()
+        self._env.sync(True)
+        self._env.close()
+
+
+# --------------------------------------------------------------------------- mean file
+
+def read_mean_binaryproto(path: str | os.PathLike[str]) -> np.ndarray:
+    """The (C, H, W) float32 mean image of a Caffe ``mean.binaryproto`` (BlobProto)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatumError(f"{path}: cannot read mean file: {exc.strerror}") from exc
+    blob = caffe_pb2.BlobProto()
+    try:
+        blob.ParseFromString(raw)
+    except Exception as exc:  # protobuf's DecodeError has no stable import path
+        raise DatumError(f"{path}: not a BlobProto mean file ({exc})") from exc
+    if blob.HasField("shape"):
+        dims = [int(d) for d in blob.shape.dim]
+    else:
+        dims = [blob.num, blob.channels, blob.height, blob.width]
+    values = np.asarray(blob.data, dtype=np.float32)
+    if not blob.data and blob.double_data:
+        values = np.asarray(blob.double_data, dtype=np.float32)
+    if int(np.prod(dims)) != values.size:
+        raise DatumError(
+            f"{path}: mean blob shape {dims} needs {int(np.prod(dims))} values, has {values.size}"
+        )
+    while len(dims) > 3 and dims[0] == 1:
+        dims = dims[1:]
+    if len(dims) == 2:
+        dims = [1, *dims]
+    if len(dims) != 3:
+        raise DatumError(f"{path}: mean blob shape {dims} is not (1, C, H, W)")
+    return values.reshape(dims)
+
+
+def write_mean_binaryproto(mean: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write a (C, H, W) mean as Caffe's ``mean.binaryproto`` (legacy num/channels/… dims)."""
+    from dlp.fsutil import atomic_write_bytes
+
+    arr = _as_chw(np.asarray(mean, dtype=np.float32))
+    blob = caffe_pb2.BlobProto()
+    blob.num = 1
+    blob.channels, blob.height, blob.width = (int(n) for n in arr.shape)
+    blob.data.extend(arr.reshape(-1).tolist())
+    atomic_write_bytes(path, blob.SerializeToString())

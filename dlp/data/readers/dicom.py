@@ -1,0 +1,278 @@
+"""Single DICOM files (single- or multi-frame) via pydicom.
+
+Intensities come out real-valued and "bright = high": the modality rescale
+(RescaleSlope/Intercept, top-level or in the enhanced functional groups) is applied,
+and MONOCHROME1 images (where low stored values display white) are inverted within
+the range their stored bits can represent, with the window centre mirrored to match
+(``meta["inverted"]`` records it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlp.data.readers.base import (
+    ImageReader,
+    ImageReadError,
+    ImageVolume,
+    affine_from_geometry,
+    read_header,
+)
+
+
+def _first(value: Any) -> Any:
+    """The first value of a possibly multi-valued DICOM element."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return value[0] if len(value) else None
+    return value
+
+
+def _functional_group(ds, frame: int | None, sequence: str, attribute: str) -> Any:
+    """``attribute`` from an enhanced-IOD functional group (per-frame first, then shared)."""
+    groups = []
+    if frame is not None and "PerFrameFunctionalGroupsSequence" in ds:
+        per_frame = ds.PerFrameFunctionalGroupsSequence
+        if frame < len(per_frame):
+            groups.append(per_frame[frame])
+    if "SharedFunctionalGroupsSequence" in ds and len(ds.SharedFunctionalGroupsSequence):
+        groups.append(ds.SharedFunctionalGroupsSequence[0])
+    for group in groups:
+        if sequence in group and len(group[sequence]) and attribute in group[sequence][0]:
+            return group[sequence][0][attribute].value
+    return None
+
+
+def _attribute(ds, frame: int | None, sequence: str, attribute: str) -> Any:
+    value = ds.get(attribute)
+    return value if value is not None else _functional_group(ds, frame, sequence, attribute)
+
+
+def _decoder_hint(syntax_name: str) -> str:
+    """The package(s) that let pydicom decode a transfer syntax, for the error message."""
+    name = syntax_name.lower()
+    if "2000" in name:
+        return "pylibjpeg and pylibjpeg-openjpeg (pip install pylibjpeg pylibjpeg-openjpeg)"
+    if "jpeg-ls" in name:
+        return "pyjpegls (pip install pyjpegls)"
+    if "jpeg" in name:
+        return "pylibjpeg and pylibjpeg-libjpeg (pip install pylibjpeg pylibjpeg-libjpeg)"
+    return "python-gdcm (pip install python-gdcm)"
+
+
+def _decode_pixels(ds, path: Path) -> np.ndarray:
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    try:
+        return ds.pixel_array
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError) as exc:
+        name = getattr(syntax, "name", None) or str(syntax or "unknown transfer syntax")
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "plugin" in str(exc).lower() or "decod" in str(exc).lower():
+            raise ImageReadError(
+                path,
+                f"pixel data uses {name}, for which no decoder is installed; "
+                f"install {_decoder_hint(name)} (pydicom: {reason})",
+            ) from exc
+        raise ImageReadError(path, f"cannot decode pixel data ({name}): {reason}") from exc
+
+
+def _stored_range(ds) -> tuple[float, float]:
+    bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16)
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    return 0.0, 2.0**bits - 1
+
+
+def _rescale(ds, pixels: np.ndarray, frames: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Apply the modality rescale per frame; returns float32 frames and (slope, intercept)s."""
+    out = pixels.astype(np.float32)
+    params = []
+    for frame in range(frames):
+        slope = _attribute(ds, frame, "PixelValueTransformationSequence", "RescaleSlope")
+        intercept = _attribute(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")
+        slope = 1.0 if slope is None else float(slope)
+        intercept = 0.0 if intercept is None else float(intercept)
+        if slope != 1.0 or intercept != 0.0:
+            out[frame] = out[frame] * np.float32(slope) + np.float32(intercept)
+        params.append((slope, intercept))
+    return out, params
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, (int, float, str)) or not hasattr(value, "__len__"):
+        return [float(value)]
+    return [float(v) for v in value]
+
+
+def _window(ds) -> tuple[tuple[float, float] | None, list[tuple[float, float]]]:
+    centers = ds.get("WindowCenter")
+    widths = ds.get("WindowWidth")
+    if centers is None or widths is None:
+        center = _functional_group(ds, 0, "FrameVOILUTSequence", "WindowCenter")
+        width = _functional_group(ds, 0, "FrameVOILUTSequence", "WindowWidth")
+        if center is None or width is None:
+            return None, []
+        centers, widths = center, width
+    pairs = list(zip(_floats(centers), _floats(widths), strict=False))
+    return (pairs[0] if pairs else None), pairs
+
+
+def _geometry(ds, frames: int) -> dict[str, Any]:
+    """Spacing, orientation and per-frame positions, from top-level or functional groups."""
+    spacing_rc = (_attribute(ds, 0, "PixelMeasuresSequence", "PixelSpacing")
+                  or ds.get("ImagerPixelSpacing"))
+    spacing_known = spacing_rc is not None
+    sy, sx = (float(spacing_rc[0]), float(spacing_rc[1])) if spacing_known else (1.0, 1.0)
+    orientation = _attribute(ds, 0, "PlaneOrientationSequence", "ImageOrientationPatient")
+    positions = []
+    for frame in range(frames):
+        position = (_functional_group(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+                    if frames > 1 else None) or ds.get("ImagePositionPatient")
+        positions.append(None if position is None else np.array([float(v) for v in position]))
+    row_dir = col_dir = None
+    if orientation is not None and len(orientation) == 6:
+        row_dir = np.array([float(v) for v in orientation[:3]])
+        col_dir = np.array([float(v) for v in orientation[3:]])
+    normal = np.cross(row_dir, col_dir) if row_dir is not None else np.array([0.0, 0.0, 1.0])
+    sz = None
+    known = [p for p in positions if p is not None]
+    if len(known) == frames and frames > 1:
+        steps = np.diff([float(p @ normal) for p in known])
+        if np.all(np.abs(steps) > 1e-6):
+            sz = float(np.median(np.abs(steps)))
+            if np.median(steps) < 0:
+                normal = -normal
+    if sz is None:
+        thickness = (ds.get("SpacingBetweenSlices")
+                     or _attribute(ds, 0, "PixelMeasuresSequence", "SliceThickness"))
+        sz = float(thickness) if thickness else 1.0
+    return {
+        "spacing": (sz, sy, sx),
+        "spacing_known": spacing_known,
+        "affine": affine_from_geometry((sz, sy, sx), row_dir, col_dir, normal,
+                                       known[0] if known else None),
+        "positions": positions,
+        "orientation": None if row_dir is None else [*row_dir.tolist(), *col_dir.tolist()],
+    }
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    return None if value is None else str(value)
+
+
+def dataset_to_volume(ds, path: Path) -> ImageVolume:
+    """An :class:`ImageVolume` from a pydicom dataset read with its pixel data."""
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise ImageReadError(path, "DICOM file has no pixel data (not an image)")
+    for keyword in ("Rows", "Columns"):
+        if keyword not in ds:
+            raise ImageReadError(path, f"DICOM image lacks the {keyword} element")
+    pixels = _decode_pixels(ds, path)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(ds.get("SamplesPerPixel", 1))
+    frames = int(ds.get("NumberOfFrames") or 1)
+    rgb = samples == 3
+    expected_ndim = 2 + (frames > 1) + rgb
+    if pixels.ndim != expected_ndim:
+        raise ImageReadError(
+            path, f"decoded pixels have shape {pixels.shape}; NumberOfFrames={frames} and "
+            f"SamplesPerPixel={samples} imply {expected_ndim} dimensions"
+        )
+    if frames == 1:
+        pixels = pixels[np.newaxis]
+    window, windows = _window(ds)
+    if rgb:
+        # pydicom converts YBR colour to RGB; no modality rescale applies to colour images
+        array = pixels.astype(np.uint8) if pixels.dtype == np.uint8 else pixels.astype(np.float32)
+        rescale = [(1.0, 0.0)] * frames
+    else:
+        array, rescale = _rescale(ds, pixels, frames)
+    inverted = photometric == "MONOCHROME1"
+    if inverted:
+        low, high = _stored_range(ds)
+        slope, intercept = rescale[0]
+        total = (low + high) * slope + 2 * intercept
+        array = np.float32(total) - array
+        if window is not None:
+            window = (total - window[0], window[1])
+            windows = [(total - c, w) for c, w in windows]
+    geometry = _geometry(ds, frames)
+    meta = {
+        "modality": _text(ds, "Modality"),
+        "photometric": photometric,
+        "inverted": inverted,
+        "space": "LPS",
+        "patient_id": _text(ds, "PatientID"),
+        "study_uid": _text(ds, "StudyInstanceUID"),
+        "series_uid": _text(ds, "SeriesInstanceUID"),
+        "sop_uids": [_text(ds, "SOPInstanceUID")],
+        "series_number": ds.get("SeriesNumber"),
+        "instance_number": ds.get("InstanceNumber"),
+        "slice_location": ds.get("SliceLocation"),
+        "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(
+            ds, "file_meta") else "",
+        "bits_stored": ds.get("BitsStored"),
+        "signed": int(ds.get("PixelRepresentation", 0)) == 1,
+        "rescale": rescale,
+        "windows": windows,
+        "frames": frames,
+        "spacing_known": geometry["spacing_known"],
+        "orientation": geometry["orientation"],
+        "positions": [None if p is None else p.tolist() for p in geometry["positions"]],
+        "stored_dtype": str(pixels.dtype),
+    }
+    return ImageVolume(
+        array=array,
+        spacing=geometry["spacing"],
+        affine=geometry["affine"],
+        window=window,
+        source=path,
+        format="dicom",
+        meta=meta,
+    )
+
+
+def read_dicom_dataset(path: Path, *, pixels: bool = True):
+    """``pydicom.dcmread`` with failures turned into :class:`ImageReadError`."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=not pixels)
+    except InvalidDicomError as exc:
+        raise ImageReadError(path, f"not a DICOM file ({exc})") from exc
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # pydicom raises assorted errors on truncated/corrupt files
+        raise ImageReadError(path, f"corrupt DICOM file ({type(exc).__name__}: {exc})") from exc
+
+
+class DicomReader(ImageReader):
+    """``.dcm``/``.dicom`` files, or any file with the ``DICM`` marker at byte 128."""
+
+    format_name = "dicom"
+    suffixes = (".dcm", ".dicom", ".ima")
+
+    def matches_content(self, path: Path) -> bool:
+        return read_header(path)[128:132] == b"DICM"
+
+    def read(self, path: Path) -> list[ImageVolume]:
+        import warnings
+
+        with warnings.catch_warnings():
+            # pydicom warns about recoverable oddities (VR mismatches) it already handled
+            warnings.simplefilter("ignore", UserWarning)
+            ds = read_dicom_dataset(path)
+            try:
+                return [dataset_to_volume(ds, path)]
+            except ImageReadError:
+                raise
+            except Exception as exc:  # corrupt pixel data, inconsistent lengths, ...
+                raise ImageReadError(
+                    path, f"corrupt DICOM pixel data ({type(exc).__name__}: {exc})"
+                ) from exc

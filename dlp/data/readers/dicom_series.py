@@ -1,0 +1,133 @@
+"""A folder of single-frame DICOM files → one volume per series.
+
+Files are grouped by SeriesInstanceUID and sorted along the slice normal (the
+ImagePositionPatient projected on the cross product of the ImageOrientationPatient
+direction cosines), falling back to InstanceNumber; the slice spacing comes from
+those positions.  Cine series with several frames at one position keep all frames,
+ordered by position then InstanceNumber (``meta["frames_per_position"]``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dlp.data.readers.base import (
+    ImageReader,
+    ImageReadError,
+    ImageVolume,
+    affine_from_geometry,
+    read_header,
+)
+from dlp.data.readers.dicom import DicomReader, read_dicom_dataset
+
+
+def _is_dicom_candidate(path: Path) -> bool:
+    if path.name.startswith(".") or not path.is_file() or path.name.upper() == "DICOMDIR":
+        return False
+    return path.suffix.lower() in DicomReader.suffixes or read_header(path)[128:132] == b"DICM"
+
+
+def _sort_key(ds, normal: np.ndarray | None) -> tuple[float, int]:
+    instance = int(ds.get("InstanceNumber") or 0)
+    position = ds.get("ImagePositionPatient")
+    if normal is None or position is None:
+        return (float(instance), instance)
+    return (float(np.array([float(v) for v in position]) @ normal), instance)
+
+
+def _normal(ds) -> np.ndarray | None:
+    orientation = ds.get("ImageOrientationPatient")
+    if orientation is None or len(orientation) != 6:
+        return None
+    values = [float(v) for v in orientation]
+    return np.cross(values[:3], values[3:])
+
+
+def _stack_series(files: list[tuple[Path, object]]) -> ImageVolume:
+    normal = _normal(files[0][1])
+    files = sorted(files, key=lambda item: _sort_key(item[1], normal))
+    first_path, first_ds = files[0]
+    size = (first_ds.get("Rows"), first_ds.get("Columns"))
+    for path, ds in files[1:]:
+        other = (ds.get("Rows"), ds.get("Columns"))
+        if other != size:
+            raise ImageReadError(
+                path, f"image size {other[0]}x{other[1]} differs from {first_path.name} "
+                f"({size[0]}x{size[1]}) in the same series {first_ds.get('SeriesInstanceUID')}"
+            )
+    reader = DicomReader()
+    volumes = [reader.read(path)[0] for path, _ in files]
+    for path, volume in zip((p for p, _ in files), volumes, strict=True):
+        if volume.array.shape[1:] != volumes[0].array.shape[1:]:
+            raise ImageReadError(
+                path, f"decoded shape {volume.array.shape[1:]} differs from {first_path.name} "
+                f"{volumes[0].array.shape[1:]}"
+            )
+    array = np.concatenate([v.array for v in volumes], axis=0)
+    head = volumes[0]
+    sz = head.spacing[0]
+    positions = [_sort_key(ds, normal)[0] for _, ds in files]
+    unique = np.unique(np.round(positions, 4))
+    frames_per_position = len(files) // max(len(unique), 1)
+    if normal is not None and len(unique) > 1:
+        sz = float(np.median(np.diff(unique)))
+    row_col = head.meta.get("orientation")
+    affine = affine_from_geometry(
+        (sz, head.spacing[1], head.spacing[2]),
+        None if row_col is None else np.array(row_col[:3]),
+        None if row_col is None else np.array(row_col[3:]),
+        normal,
+        head.affine[:3, 3] if head.meta["positions"][0] is not None else None,
+    )
+    meta = dict(head.meta)
+    meta.update(
+        sop_uids=[v.meta["sop_uids"][0] for v in volumes],
+        files=[str(path) for path, _ in files],
+        instance_numbers=[v.meta.get("instance_number") for v in volumes],
+        positions=[v.meta["positions"][0] for v in volumes],
+        rescale=[v.meta["rescale"][0] for v in volumes],
+        frames=len(volumes),
+        frames_per_position=frames_per_position,
+    )
+    return ImageVolume(
+        array=array, spacing=(sz, head.spacing[1], head.spacing[2]), affine=affine,
+        window=head.window, source=first_path.parent, format="dicom", meta=meta,
+    )
+
+
+def read_dicom_series(folder: str | os.PathLike[str]) -> list[ImageVolume]:
+    """One (S, H, W) volume per SeriesInstanceUID of the DICOM files in ``folder``.
+
+    Series are returned in SeriesNumber order.  Files that are not DICOM are ignored;
+    DICOM files that cannot be read raise :class:`ImageReadError` naming the file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageReadError(folder, "not a folder of DICOM files")
+    groups: dict[str, list[tuple[Path, object]]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for path in sorted(folder.iterdir()):
+            if not _is_dicom_candidate(path):
+                continue
+            ds = read_dicom_dataset(path, pixels=False)
+            if "Rows" not in ds:
+                continue  # a non-image object (structured report, presentation state)
+            groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
+    if not groups:
+        raise ImageReadError(folder, "no DICOM images in the folder")
+    volumes = [_stack_series(files) for files in groups.values()]
+    return sorted(volumes, key=lambda v: int(v.meta.get("series_number") or 0))
+
+
+class DicomSeriesReader(ImageReader):
+    """A folder = a DICOM series (several series in one folder → one volume each)."""
+
+    format_name = "dicom"
+
+    def read(self, path: Path) -> list[ImageVolume]:
+        return read_dicom_series(path)

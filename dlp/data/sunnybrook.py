@@ -1,0 +1,195 @@
+"""Import the Sunnybrook Cardiac MR LV Segmentation Challenge layout.
+
+Case folders are found anywhere below ``images`` and ``contours`` by name
+(``SC-HF-I-1`` / ``SC-HF-I-01``), which covers both published folder schemes
+(``challenge_training/…`` + ``…ContoursPart3/TrainingDataContours/…`` and
+``…DICOMPart3/TrainingDataDICOM/…``).  Each contour file
+``IM-0001-NNNN-{i,o,p1,p2}contour-manual.txt`` is matched to
+``<image case>/IM-<SERIES>-<NNNN>.dcm`` with the case→series table (the challenge's,
+or one read from a CSV/JSON file).  Polygons are rasterised with the pixel-centre
+rule of :mod:`dlp.data.rasterize`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dlp.data.rasterize import polygon_mask
+from dlp.data.sunnybrook_layout import (
+    CONTOUR_FILE_RE,
+    DEFAULT_SERIES_TABLE,
+    IMAGE_FILE_RE,
+    canonical_case,
+    image_file_name,
+    read_series_table,
+)
+from dlp.errors import InputError
+
+#: class sets: --classes value -> (class names, contour kinds painted in order with labels)
+CLASS_SETS: dict[str, tuple[list[str], list[tuple[str, int]]]] = {
+    "endo": (["background", "LV cavity"], [("i", 1)]),
+    "endo,epi": (["background", "LV cavity", "myocardium"], [("o", 2), ("i", 1)]),
+}
+
+
+class ContourError(InputError):
+    """A contour file is malformed; the message names the file and line."""
+
+
+def read_contour(path: str | os.PathLike[str]) -> np.ndarray:
+    """(N, 2) float64 ``x y`` points of a Sunnybrook contour file (pixel units)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii", errors="strict")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContourError(f"{path}: cannot read contour file: {exc}") from exc
+    points = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise ContourError(f"{path}:{number}: expected two numbers 'x y'; got {line.strip()!r}")
+        try:
+            points.append((float(fields[0]), float(fields[1])))
+        except ValueError as exc:
+            raise ContourError(f"{path}:{number}: not a number in {line.strip()!r}") from exc
+    if len(points) < 3:
+        raise ContourError(f"{path}: a contour needs at least 3 points; found {len(points)}")
+    array = np.array(points)
+    if not np.all(np.isfinite(array)):
+        raise ContourError(f"{path}: contour has non-finite coordinates")
+    return array
+
+
+@dataclass
+class ContouredImage:
+    """One image with its expert contours."""
+
+    case: str                         # canonical case, e.g. "SC-HF-I-1"
+    image_number: int
+    image_path: Path
+    contours: dict[str, Path] = field(default_factory=dict)  # kind ("i", "o", …) -> file
+
+    @property
+    def name(self) -> str:
+        return f"{self.case}/{self.image_path.name}"
+
+
+@dataclass
+class SunnybrookScan:
+    """What :func:`scan_sunnybrook` found: matched images and what could not be matched."""
+
+    images: list[ContouredImage]
+    problems: list[tuple[Path, str]]
+    series_table: dict[str, int]
+
+    @property
+    def cases(self) -> list[str]:
+        return sorted({item.case for item in self.images})
+
+
+def _case_folders(root: Path, what: str) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
+        case = canonical_case(folder.name)
+        if case is None:
+            continue
+        if any(canonical_case(parent.name) for parent in folder.relative_to(root).parents
+               if parent.name):
+            continue  # a folder named like a case inside a case folder
+        if case in found:
+            raise InputError(
+                f"case {case} appears twice among the {what}: {found[case]} and {folder}"
+            )
+        found[case] = folder
+    return found
+
+
+def _resolve_image(folder: Path, series: int | None, number: int) -> Path | None:
+    if series is not None:
+        path = folder / image_file_name(series, number)
+        return path if path.is_file() else None
+    candidates = [p for p in folder.iterdir()
+                  if (m := IMAGE_FILE_RE.match(p.name)) and int(m.group(2)) == number]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def scan_sunnybrook(
+    images_dir: str | os.PathLike[str],
+    contours_dir: str | os.PathLike[str],
+    series_table: dict[str, int] | str | os.PathLike[str] | None = None,
+) -> SunnybrookScan:
+    """Match every contour file below ``contours_dir`` to its image below ``images_dir``.
+
+    ``series_table`` overrides/extends the challenge's case→series table (a dict or a
+    CSV/JSON file).  Contours whose image is missing are listed in ``problems``.
+    """
+    images_root, contours_root = Path(images_dir), Path(contours_dir)
+    for root, what in ((images_root, "images"), (contours_root, "contours")):
+        if not root.is_dir():
+            raise InputError(f"{root}: the Sunnybrook {what} folder does not exist")
+    table = dict(DEFAULT_SERIES_TABLE)
+    if series_table is not None:
+        table.update(series_table if isinstance(series_table, dict)
+                     else read_series_table(series_table))
+    image_cases = _case_folders(images_root, "images")
+    contour_cases = _case_folders(contours_root, "contours")
+    if not contour_cases:
+        raise InputError(
+            f"{contours_root}: no Sunnybrook case folders (named like SC-HF-I-01) found"
+        )
+    problems: list[tuple[Path, str]] = []
+    matched: dict[tuple[str, int], ContouredImage] = {}
+    for case, contour_folder in sorted(contour_cases.items()):
+        image_folder = image_cases.get(case)
+        if image_folder is None:
+            problems.append((contour_folder, f"no image folder for case {case} under "
+                                             f"{images_root}"))
+            continue
+        series = table.get(case)
+        for contour in sorted(contour_folder.rglob("*contour-manual.txt")):
+            match = CONTOUR_FILE_RE.match(contour.name)
+            if match is None:
+                problems.append((contour, "contour file name is not "
+                                          "IM-0001-NNNN-{i,o,p1,p2}contour-manual.txt"))
+                continue
+            number, kind = int(match.group(2)), match.group(3).lower()
+            key = (case, number)
+            if key not in matched:
+                image = _resolve_image(image_folder, series, number)
+                if image is None:
+                    expected = (image_file_name(series, number) if series is not None
+                                else f"IM-<series>-{number:04d}.dcm (case not in the series "
+                                     "table; give a series table file)")
+                    problems.append((contour, f"image {expected} not found in {image_folder}"))
+                    continue
+                matched[key] = ContouredImage(case, number, image)
+            matched[key].contours[kind] = contour
+    images = [matched[key] for key in sorted(matched)]
+    return SunnybrookScan(images=images, problems=problems, series_table=table)
+
+
+def contour_labels(
+    item: ContouredImage, shape: tuple[int, int], classes: str = "endo"
+) -> np.ndarray | None:
+    """uint8 (H, W) labels for ``item`` (see :data:`CLASS_SETS`); None if a contour is missing.
+
+    ``endo``: 1 inside the i-contour.  ``endo,epi``: 2 inside the o-contour, then 1
+    inside the i-contour (so myocardium = epicardium minus cavity).
+    """
+    if classes not in CLASS_SETS:
+        raise InputError(
+            f"unknown Sunnybrook classes {classes!r}; expected one of {', '.join(CLASS_SETS)}"
+        )
+    labels = np.zeros(shape, dtype=np.uint8)
+    for kind, value in CLASS_SETS[classes][1]:
+        path = item.contours.get(kind)
+        if path is None:
+            return None
+        labels[polygon_mask(read_contour(path), shape)] = value
+    return labels

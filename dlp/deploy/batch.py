@@ -1,0 +1,199 @@
+"""Segmenting many inputs: one at a time, results written as each finishes.
+
+:func:`process_item` is the unit the GUI's drop zone, the batch panel and the CLI all
+use: read → predict → (ground truth) → measure → export.  :func:`run_batch` loops over
+inputs with progress and cancel; a file that fails is recorded with its reason and the
+batch goes on.  The combined ``measurements.csv`` and ``failures.csv`` (and, with
+ground truth, ``evaluation.csv`` and ``confusion_matrix.csv``) in the output folder are
+rewritten after every input, so an interrupted batch leaves consistent files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlp.deploy.evaluate import EvaluationReport, ImageScores, score_prediction
+from dlp.deploy.export import ResultFiles, export_prediction, rows_to_csv
+from dlp.deploy.inputs import InputItem, load_input
+from dlp.deploy.session import InferenceSession, Prediction
+from dlp.deploy.truth import GroundTruthIndex, load_ground_truth
+from dlp.errors import Cancelled, DLPError
+from dlp.fsutil import atomic_write_text
+from dlp.progress import CancelToken, ProgressCallback, report
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one input: a prediction and files, or the reason it failed."""
+
+    item: InputItem
+    prediction: Prediction | None = None
+    files: ResultFiles | None = None
+    rows: list[dict[str, object]] = field(default_factory=list)
+    truth: np.ndarray | None = None
+    truth_path: Path | None = None
+    scores: ImageScores | None = None
+    confusion: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class BatchReport:
+    """Everything a batch did; ``cancelled`` when the user stopped it early."""
+
+    out_dir: Path | None
+    total: int
+    results: list[ItemResult] = field(default_factory=list)
+    evaluation: EvaluationReport | None = None
+    cancelled: bool = False
+
+    @property
+    def failures(self) -> list[ItemResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def succeeded(self) -> list[ItemResult]:
+        return [r for r in self.results if r.ok]
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for the user; unexpected exceptions keep their type (a strange file)."""
+    if isinstance(exc, DLPError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def process_item(
+    session: InferenceSession,
+    item: InputItem,
+    out_dir: str | os.PathLike[str] | None = None,
+    truth_index: GroundTruthIndex | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ItemResult:
+    """Segment one input; never raises for a bad file (the result carries the error).
+
+    Cancellation is the one exception that propagates (:class:`~dlp.errors.Cancelled`).
+    """
+    result = ItemResult(item=item)
+    try:
+        volume = load_input(item)
+        prediction = session.predict_volume(volume, progress=progress, cancel=cancel)
+        result.prediction = prediction
+        if truth_index is not None:
+            truth_path = truth_index.find(item)
+            if truth_path is not None:
+                result.truth_path = truth_path
+                result.truth = load_ground_truth(
+                    truth_path, prediction.labels.shape, session.num_classes
+                )
+                spacing = tuple(volume.spacing)
+                if prediction.labels.shape[0] == 1:
+                    spacing = spacing[-2:]
+                result.scores, result.confusion = score_prediction(
+                    item.name, item.path,
+                    prediction.labels if prediction.labels.shape[0] > 1 else prediction.labels[0],
+                    result.truth if prediction.labels.shape[0] > 1 else result.truth[0],
+                    session.num_classes, spacing,
+                )
+        if out_dir is not None:
+            result.files, result.rows = export_prediction(
+                prediction, session.labels, out_dir, item.name, result.truth
+            )
+        else:
+            from dlp.deploy.measure import measurement_rows
+
+            result.rows = measurement_rows(
+                prediction.labels, volume.spacing, session.labels.names, result.truth, item.name
+            )
+    except Cancelled:
+        raise
+    except Exception as exc:  # every failure of one input is reported, none stops the rest
+        result.error = describe_failure(exc)
+        result.prediction = None
+    return result
+
+
+def failures_csv(results: Sequence[ItemResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["input", "path", "reason"])
+    for r in results:
+        if not r.ok:
+            writer.writerow([r.item.name, str(r.item.path), r.error])
+    return out.getvalue()
+
+
+def write_summaries(report_: BatchReport) -> None:
+    """(Re)write the combined CSV files of a batch into its output folder."""
+    if report_.out_dir is None:
+        return
+    out = report_.out_dir
+    rows = [row for r in report_.results if r.ok for row in r.rows]
+    atomic_write_text(out / "measurements.csv", rows_to_csv(rows))
+    atomic_write_text(out / "failures.csv", failures_csv(report_.results))
+    if report_.evaluation is not None and report_.evaluation.rows:
+        report_.evaluation.write_csv(out)
+
+
+def run_batch(
+    session: InferenceSession,
+    items: Sequence[InputItem],
+    out_dir: str | os.PathLike[str] | None,
+    ground_truth: str | os.PathLike[str] | GroundTruthIndex | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_result: Callable[[ItemResult], Any] | None = None,
+    keep_predictions: bool = False,
+) -> BatchReport:
+    """Segment ``items`` one by one, writing each result as it finishes.
+
+    ``on_result`` is called after each input (the GUI lists it at once).  Predictions
+    are dropped after export unless ``keep_predictions`` (a batch of hundreds of studies
+    must not hold them all in memory).  Cancelling stops between inputs (or between
+    slice batches of a volume) and returns what was finished, ``cancelled=True``.
+    """
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    index = ground_truth
+    if ground_truth is not None and not isinstance(ground_truth, GroundTruthIndex):
+        index = GroundTruthIndex.scan(ground_truth)
+    batch = BatchReport(out_dir=out, total=len(items))
+    if index is not None:
+        batch.evaluation = EvaluationReport(session.labels.names)
+    report(progress, 0, len(items), "starting")
+    for number, item in enumerate(items, start=1):
+        try:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            result = process_item(session, item, out, index, cancel=cancel)
+        except Cancelled:
+            batch.cancelled = True
+            break
+        if not keep_predictions:
+            result.prediction = None
+        batch.results.append(result)
+        if batch.evaluation is not None:
+            if result.scores is not None:
+                batch.evaluation.add(result.scores, result.confusion)
+            elif not result.ok:
+                batch.evaluation.failures.append((item.path, result.error or ""))
+        write_summaries(batch)
+        if on_result is not None:
+            on_result(result)
+        report(progress, number, len(items), item.name)
+    write_summaries(batch)
+    return batch

@@ -1,0 +1,206 @@
+"""Saving a segmentation: mask PNGs, overlay PNGs, NIfTI labels, CSV, DICOM SEG.
+
+One input gives one result folder, written atomically (it appears complete or not at
+all)::
+
+    <out>/<name>/mask.png            class indices 0..K-1 (uint8); mask_s001.png… for volumes
+    <out>/<name>/overlay.png         the image under its coloured mask (overlay_s001.png…)
+    <out>/<name>/labels.nii.gz       label volume with the input's affine (NIfTI/DICOM series)
+    <out>/<name>/measurements.csv    areas (mm²) per slice and class, volumes (mL), Dice…
+    <out>/<name>/segmentation.dcm    DICOM SEG referencing the source images (DICOM input)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlp.deploy import measure, overlay
+from dlp.deploy.labels import LabelMap
+from dlp.errors import DLPError
+from dlp.fsutil import atomic_directory, atomic_path, atomic_write_text
+
+
+class ExportError(DLPError):
+    """A result file could not be written; the message names the file and the reason."""
+
+
+@dataclass
+class ResultFiles:
+    """What was written for one input (paths) and what could not be (warnings)."""
+
+    folder: Path
+    masks: list[Path] = field(default_factory=list)
+    overlays: list[Path] = field(default_factory=list)
+    nifti: Path | None = None
+    csv: Path | None = None
+    dicom_seg: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def write_mask_png(labels_2d: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """An 8-bit greyscale PNG whose pixel values are the class indices."""
+    from PIL import Image
+
+    array = np.asarray(labels_2d)
+    if array.max(initial=0) > 255:
+        raise ExportError(f"{path}: more than 256 classes do not fit an 8-bit mask PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(array.astype(np.uint8), mode="L").save(tmp, format="PNG")
+
+
+def write_rgb_png(rgb: np.ndarray, path: str | os.PathLike[str]) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB").save(
+            tmp, format="PNG"
+        )
+
+
+def rows_to_csv(rows: Sequence[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(measure.MEASUREMENT_COLUMNS),
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if np.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def dicom_source_files(volume: Any) -> list[Path]:
+    """The DICOM files behind a volume, in slice order (one multi-frame file or one per slice)."""
+    meta = getattr(volume, "meta", {}) or {}
+    for key in ("files", "paths", "source_files"):
+        files = meta.get(key)
+        if files:
+            return [Path(f) for f in files]
+    source = Path(getattr(volume, "source", ""))
+    return [source] if source.is_file() else []
+
+
+def write_dicom_seg(
+    labels: np.ndarray, volume: Any, label_map: LabelMap, path: str | os.PathLike[str]
+) -> None:
+    """A DICOM Segmentation (binary, one segment per foreground class) with highdicom."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    import dlp
+
+    files = dicom_source_files(volume)
+    if not files:
+        raise ExportError(f"{path}: the input has no DICOM source files to reference")
+    try:
+        sources = [pydicom.dcmread(f) for f in files]
+    except Exception as exc:
+        raise ExportError(f"{path}: cannot re-read the source DICOM ({exc})") from None
+    mask = np.asarray(labels, dtype=np.uint8)
+    frames = sum(int(getattr(ds, "NumberOfFrames", 1) or 1) for ds in sources)
+    if frames != mask.shape[0]:
+        raise ExportError(f"{path}: {mask.shape[0]} mask slices but {frames} source frames")
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="DLP", family=codes.cid7162.ArtificialIntelligence, version=dlp.__version__
+    )
+    present = [c for c in range(1, len(label_map)) if (mask == c).any()]
+    if not present:
+        raise ExportError(f"{path}: nothing segmented, a DICOM SEG needs at least one segment")
+    # Segment numbers must run 1..n; renumber the classes that occur.
+    renumbered = np.zeros_like(mask)
+    descriptions = []
+    for number, c in enumerate(present, start=1):
+        renumbered[mask == c] = number
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=label_map.names[c][:64],
+            segmented_property_category=codes.SCT.Tissue,
+            segmented_property_type=codes.SCT.Tissue,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+        ))
+    try:
+        seg = hd.seg.Segmentation(
+            source_images=sources,
+            pixel_array=renumbered,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=hd.UID(),
+            series_number=900,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="DLP",
+            manufacturer_model_name="DLP Deploy",
+            software_versions=dlp.__version__,
+            device_serial_number="none",
+            series_description="DLP segmentation",
+        )
+    except Exception as exc:  # highdicom names the missing/odd attribute
+        raise ExportError(f"{path}: cannot build a DICOM SEG from these images ({exc})") from None
+    with atomic_path(path) as tmp:
+        seg.save_as(tmp)
+
+
+def export_prediction(
+    prediction: Any,
+    label_map: LabelMap,
+    out_dir: str | os.PathLike[str],
+    name: str,
+    truth: np.ndarray | None = None,
+    window: tuple[float, float] | None = None,
+) -> tuple[ResultFiles, list[dict[str, object]]]:
+    """Write every result file of one prediction into ``out_dir/name`` (atomically).
+
+    Returns what was written and the measurement rows (for the combined CSV).
+    A DICOM SEG that cannot be built is a warning, not a failure: the other files
+    are still useful.
+    """
+    volume = prediction.volume
+    labels = np.asarray(prediction.labels)
+    final = Path(out_dir) / name
+    rows = measure.measurement_rows(labels, volume.spacing, label_map.names, truth, name)
+    many = labels.shape[0] > 1
+    if window is None:
+        window = getattr(volume, "window", None)
+    files = ResultFiles(folder=final)
+    with atomic_directory(final) as tmp:
+        image = np.asarray(volume.array)
+        for s in range(labels.shape[0]):
+            suffix = f"_s{s + 1:03d}" if many else ""
+            mask_path = tmp / f"mask{suffix}.png"
+            write_mask_png(labels[s], mask_path)
+            picture = overlay.overlay_image(image[s], labels[s], label_map.colors, window)
+            write_rgb_png(picture, tmp / f"overlay{suffix}.png")
+            files.masks.append(final / mask_path.name)
+            files.overlays.append(final / f"overlay{suffix}.png")
+        fmt = getattr(volume, "format", "")
+        if fmt == "nifti" or (fmt == "dicom" and many):
+            from dlp.data.readers import write_nifti_labels
+
+            # The readers' writer: same grid, LPS→RAS for DICOM, qform/sform kept.
+            write_nifti_labels(labels, volume, tmp / "labels.nii.gz")
+            files.nifti = final / "labels.nii.gz"
+        atomic_write_text(tmp / "measurements.csv", rows_to_csv(rows))
+        files.csv = final / "measurements.csv"
+        if fmt == "dicom":
+            try:
+                write_dicom_seg(labels, volume, label_map, tmp / "segmentation.dcm")
+                files.dicom_seg = final / "segmentation.dcm"
+            except ExportError as exc:
+                files.warnings.append(str(exc).replace(str(tmp), str(final)))
+    return files, rows

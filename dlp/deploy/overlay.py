@@ -1,0 +1,141 @@
+"""Pictures of a segmentation: window/level, coloured masks, outlines, blends (Qt-free).
+
+Everything works on numpy arrays so the GUI, the exporters and the CLI draw the same
+pixels.  Images are ``(H, W)`` real intensities (16-bit MR/CT after rescale) or
+``(H, W, 3)`` RGB; masks are ``(H, W)`` class indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlp.deploy.labels import Color
+
+#: Named window presets (center, width) for CT in Hounsfield units; MR has no standard
+#: scale, so MR images use the DICOM window or the image's own percentile window.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "CT soft tissue": (40.0, 400.0),
+    "CT lung": (-600.0, 1500.0),
+    "CT bone": (400.0, 1800.0),
+    "CT brain": (40.0, 80.0),
+}
+
+
+def auto_window(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """A (center, width) window spanning the image's ``low``-``high`` percentiles.
+
+    Percentiles rather than min/max keep one hot pixel from washing out a whole MR slice.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, [low, high])
+    if hi <= lo:
+        lo, hi = float(finite.min()), float(finite.max())
+    width = max(float(hi - lo), 1e-6)
+    return float(lo + width / 2.0), width
+
+
+def apply_window(image: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Map intensities to uint8 grey levels with a (center, width) window (DICOM's linear rule)."""
+    width = max(float(width), 1e-6)
+    low = center - width / 2.0
+    scaled = (np.asarray(image, dtype=np.float32) - low) * (255.0 / width)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def to_display_rgb(image: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 picture of a grey or RGB image."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        if array.dtype == np.uint8:
+            return np.ascontiguousarray(array[..., :3])
+        center, width = window or auto_window(array)
+        return apply_window(array[..., :3], center, width)
+    center, width = window or auto_window(array)
+    grey = apply_window(array, center, width)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def color_table(colors: Sequence[Color]) -> np.ndarray:
+    """``(K, 3)`` uint8 lookup table; indices beyond it are drawn with the last colour."""
+    return np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+
+
+def colorize(mask: np.ndarray, colors: Sequence[Color]) -> np.ndarray:
+    """``(H, W, 3)`` uint8 colour picture of a class-index mask."""
+    table = color_table(colors)
+    index = np.clip(np.asarray(mask, dtype=np.int64), 0, len(table) - 1)
+    return table[index]
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """Boolean ``(H, W)``: pixels of a non-background class touching a different class.
+
+    A 4-neighbour comparison gives one-pixel-thick contours that follow the mask exactly,
+    which is what a reader checks the segmentation border against.
+    """
+    m = np.asarray(mask)
+    edge = np.zeros(m.shape, dtype=bool)
+    edge[1:, :] |= m[1:, :] != m[:-1, :]
+    edge[:-1, :] |= m[:-1, :] != m[1:, :]
+    edge[:, 1:] |= m[:, 1:] != m[:, :-1]
+    edge[:, :-1] |= m[:, :-1] != m[:, 1:]
+    return edge & (m != 0)
+
+
+def overlay_rgba(
+    mask: np.ndarray,
+    colors: Sequence[Color],
+    opacity: float = 0.5,
+    outline_only: bool = False,
+    visible: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA layer for a mask: background transparent.
+
+    Outlines are drawn fully opaque (a thin line at half opacity is hard to see).
+    ``visible`` hides classes by index.
+    """
+    m = np.asarray(mask, dtype=np.int64)
+    rgba = np.zeros((*m.shape, 4), dtype=np.uint8)
+    rgba[..., :3] = colorize(m, colors)
+    shown = m != 0
+    if visible is not None:
+        hidden = [i for i, v in enumerate(visible) if not v]
+        if hidden:
+            shown &= ~np.isin(m, hidden)
+    if outline_only:
+        shown &= outline(m)
+        alpha = 255
+    else:
+        alpha = round(np.clip(opacity, 0.0, 1.0) * 255)
+    rgba[..., 3] = np.where(shown, alpha, 0).astype(np.uint8)
+    return rgba
+
+
+def blend(base_rgb: np.ndarray, layer_rgba: np.ndarray) -> np.ndarray:
+    """Alpha-composite an RGBA layer over an RGB picture; both uint8, result ``(H, W, 3)``."""
+    alpha = layer_rgba[..., 3:4].astype(np.float32) / 255.0
+    mixed = base_rgb.astype(np.float32) * (1.0 - alpha) + layer_rgba[..., :3] * alpha
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def overlay_image(
+    image: np.ndarray,
+    mask: np.ndarray,
+    colors: Sequence[Color],
+    window: tuple[float, float] | None = None,
+    opacity: float = 0.5,
+    outline_only: bool = False,
+) -> np.ndarray:
+    """The image under its coloured mask: ``(H, W, 3)`` uint8, as saved to overlay PNGs."""
+    return blend(to_display_rgb(image, window), overlay_rgba(mask, colors, opacity, outline_only))
+
+
+def probability_rgb(probability: np.ndarray, color: Color) -> np.ndarray:
+    """A ``(H, W)`` probability map in 0..1 as black → class colour, ``(H, W, 3)`` uint8."""
+    p = np.clip(np.asarray(probability, dtype=np.float32), 0.0, 1.0)[..., None]
+    return (p * np.asarray(color, dtype=np.float32) + 0.5).astype(np.uint8)

@@ -1,0 +1,65 @@
+"""What ``dlp test`` and ``dlp time`` share: building one net from a prototxt on a device."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dlp.errors import InputError
+
+
+def device_for(gpu: str | None) -> str:
+    """``--gpu N`` -> ``cuda:N`` (checked); no flag -> the CPU."""
+    import torch
+
+    if gpu is None:
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise InputError(f"--gpu {gpu}: no CUDA device on this machine (omit --gpu for CPU)")
+    if not gpu.isdigit() or int(gpu) >= torch.cuda.device_count():
+        raise InputError(f"--gpu {gpu}: expected a device id below {torch.cuda.device_count()}")
+    return f"cuda:{gpu}"
+
+
+def build_net(
+    model: str | os.PathLike[str],
+    phase: str,
+    stage: str,
+    level: int,
+    device: str,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    log: Any = None,
+) -> Any:
+    """Read ``model``, check its data sources, build it and copy ``weights`` into it."""
+    from dlp.engine.net import Net
+    from dlp.engine.solver.resolve import NetSpec, check_data_sources
+    from dlp.net.prototxt import read_net
+
+    path = Path(model)
+    if not path.exists():
+        raise InputError(f"--model: file {str(path)!r} not found")
+    stages = tuple(s for s in stage.split(",") if s)
+    spec = NetSpec(read_net(path), phase, stages, level, str(path))
+    notes: list[str] = []
+    check_data_sources(spec, [("the current directory", Path.cwd())], notes)
+    for note in notes:
+        if log is not None:
+            log.warning(note)
+    net = Net(spec.param, phase, stages=stages, level=level, device=device)
+    if weights is not None:
+        from dlp.engine.weights import read_caffemodel
+
+        if not Path(weights).exists():
+            raise InputError(f"--weights: file {str(weights)!r} not found")
+        report = net.copy_from(read_caffemodel(weights))
+        if report.mismatched:
+            layer, index, expected, got = report.mismatched[0]
+            raise InputError(
+                f"{weights}: layer {layer!r} blob #{index} has shape {tuple(got)}, the net "
+                f"expects {tuple(expected)}"
+            )
+        if log is not None:
+            log.info(f"Copying weights from {weights}: {report.summary()}")
+    return net

@@ -1,0 +1,76 @@
+"""Start the DLP desktop application: ``run_app()`` behind ``python -m dlp gui`` and main.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PyQt5.QtCore import QTimer
+from PyQt5.QtWidgets import QApplication, QMessageBox, QStyleFactory
+
+from dlp.errors import DLPError
+from dlp.project import Project, RecentProjects
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, created once, with DLP's name, icon and light style."""
+    from dlp.gui.resources import icon, style_sheet
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("DLP")
+    app.setOrganizationName("DLP")
+    app.setWindowIcon(icon("dlp"))
+    if "Fusion" in list(QStyleFactory.keys()):  # a Qt list, not a dict
+        app.setStyle("Fusion")
+    app.setStyleSheet(style_sheet())
+    return app
+
+
+def choose_startup_project(project_dir: str | Path | None, demo: bool,
+                           recent: RecentProjects) -> tuple[Project, bool]:
+    """The project to open and whether it is the demo.
+
+    An explicit folder wins; then ``--demo``; then the most recent project; a first
+    start (no recent project) opens the demo so a new user has something to click.
+    """
+    from dlp.demo import demo_dir, ensure_demo_project
+
+    if project_dir is not None:
+        return Project.open_or_create(project_dir), False
+    if not demo:
+        last = recent.last()
+        if last is not None:
+            return Project.open(last), False
+    return ensure_demo_project(demo_dir()), True
+
+
+def run_app(project_dir: str | Path | None = None, *, demo: bool = False,
+            screenshot: str | None = None) -> int:
+    """Open the main window and run the event loop; the exit code."""
+    from dlp.demo import demo_is_complete
+    from dlp.gui.main_window import MainWindow
+
+    app = make_application()
+    recent = RecentProjects()
+    try:
+        project, is_demo = choose_startup_project(project_dir, demo, recent)
+    except DLPError as exc:
+        if screenshot is None:
+            QMessageBox.critical(None, "DLP cannot open the project", str(exc))
+        print(f"dlp gui: error: {exc}", file=sys.stderr)
+        return 1
+    window = MainWindow(project, recent=recent)
+    window.show()
+    if screenshot is not None:
+        def grab_and_quit() -> None:
+            window.grab().save(screenshot)
+            window.close()
+
+        QTimer.singleShot(300, grab_and_quit)
+    else:
+        window.start_session()
+        if is_demo and not demo_is_complete(project):
+            window.build_demo_content_if_needed()
+    return int(app.exec_())

@@ -1,0 +1,78 @@
+"""The drop zone: drop image files or folders (or click to choose them)."""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
+from PyQt5.QtWidgets import QFileDialog, QFrame, QLabel, QMenu, QVBoxLayout, QWidget
+
+FILE_FILTER = (
+    "Images (*.dcm *.dicom *.ima *.nii *.nii.gz *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+)
+
+
+class QtDropZone(QFrame):
+    """Emits ``paths_dropped(list[str])`` for dropped local files/folders or chosen ones."""
+
+    paths_dropped = pyqtSignal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setObjectName("deployDropZone")
+        self.setFrameShape(QFrame.StyledPanel)
+        self.setMinimumHeight(70)
+        self.setCursor(Qt.PointingHandCursor)
+        self.label = QLabel(
+            "Drop DICOM, NIfTI, PNG/JPEG/TIFF files or folders here\n(or click to open)"
+        )
+        self.label.setAlignment(Qt.AlignCenter)
+        self.label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+        self._set_highlight(False)
+
+    def _set_highlight(self, on: bool) -> None:
+        border = "#3a8ee6" if on else "#888"
+        self.setStyleSheet(
+            f"QFrame#deployDropZone {{ border: 2px dashed {border}; border-radius: 6px; }}"
+        )
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+            self._set_highlight(True)
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:
+        self._set_highlight(False)
+        super().dragLeaveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._set_highlight(False)
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.paths_dropped.emit(paths)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.LeftButton:
+            return super().mousePressEvent(event)
+        menu = QMenu(self)
+        menu.addAction("Open files…", self.open_files)
+        menu.addAction("Open folder…", self.open_folder)
+        menu.exec_(event.globalPos())
+        return None
+
+    def open_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", FILE_FILTER)
+        if files:
+            self.paths_dropped.emit(files)
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        if folder:
+            self.paths_dropped.emit([folder])

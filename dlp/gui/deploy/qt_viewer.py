@@ -1,0 +1,373 @@
+"""The segmentation viewer: image with window/level, coloured overlay, probability maps.
+
+Two pyqtgraph views share zoom and pan: the left shows the image alone and the right
+the image under its segmentation (side-by-side layout), or the right one alone
+(overlay layout).  Right-drag adjusts window/level (horizontal = width, vertical =
+level, as in radiology viewers); the wheel zooms, left-drag pans.  Hovering reads out
+the pixel's value, class and probability.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5.QtCore import QPointF, Qt, pyqtSignal
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dlp.deploy import overlay
+from dlp.deploy.labels import LabelMap
+
+LAYOUTS = ("Overlay", "Side by side")
+WINDOW_DEFAULT = "File default"
+WINDOW_AUTO = "Auto (percentiles)"
+WINDOW_FULL = "Full range"
+
+
+class QtWindowLevelViewBox(pg.ViewBox):
+    """A ViewBox whose right-button drag changes window/level instead of zooming."""
+
+    window_dragged = pyqtSignal(float, float)  # dx, dy in screen pixels since last event
+
+    def __init__(self) -> None:
+        super().__init__(invertY=True, lockAspect=True, enableMenu=False)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() == Qt.RightButton:
+            ev.accept()
+            delta = ev.pos() - ev.lastPos()
+            self.window_dragged.emit(float(delta.x()), float(delta.y()))
+            return
+        super().mouseDragEvent(ev, axis)
+
+
+class QtLegend(QWidget):
+    """One checkbox per foreground class with its colour; unchecked classes are hidden."""
+
+    visibility_changed = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._boxes: list[QCheckBox] = []
+
+    def set_labels(self, labels: LabelMap) -> None:
+        for box in self._boxes:
+            box.setParent(None)
+            box.deleteLater()
+        self._boxes = []
+        while self._layout.count():
+            item = self._layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        for index, (name, (r, g, b)) in enumerate(zip(labels.names, labels.colors,
+                                                       strict=True)):
+            if index == 0:
+                continue
+            box = QCheckBox(name)
+            box.setChecked(True)
+            box.setStyleSheet(
+                f"QCheckBox::indicator:checked {{ background: rgb({r},{g},{b}); "
+                "border: 1px solid #444; }"
+            )
+            box.setToolTip(f"show or hide {name}")
+            box.toggled.connect(self.visibility_changed)
+            self._layout.addWidget(box)
+            self._boxes.append(box)
+        self._layout.addStretch(1)
+
+    def visible(self) -> list[bool]:
+        return [True] + [box.isChecked() for box in self._boxes]
+
+
+class QtSegmentationViewer(QWidget):
+    """Shows one segmented volume slice by slice.  Call :meth:`set_result`."""
+
+    slice_changed = pyqtSignal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: np.ndarray | None = None       # (S, H, W[, 3])
+        self._labels: np.ndarray | None = None      # (S, H, W)
+        self._probs: np.ndarray | None = None       # (S, K, H, W)
+        self._label_map = LabelMap.default(2)
+        self._file_window: tuple[float, float] | None = None
+        self._window = (0.0, 1.0)
+        self._slice = 0
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("#111")
+        self.image_view = QtWindowLevelViewBox()
+        self.result_view = QtWindowLevelViewBox()
+        self.graphics.addItem(self.image_view, row=0, col=0)
+        self.graphics.addItem(self.result_view, row=0, col=1)
+        self.result_view.setXLink(self.image_view)
+        self.result_view.setYLink(self.image_view)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.result_image_item = pg.ImageItem(axisOrder="row-major")
+        self.overlay_item = pg.ImageItem(axisOrder="row-major")
+        self.image_view.addItem(self.image_item)
+        self.result_view.addItem(self.result_image_item)
+        self.result_view.addItem(self.overlay_item)
+        self.overlay_item.setZValue(10)
+        for view in (self.image_view, self.result_view):
+            view.window_dragged.connect(self._on_window_drag)
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        self.layout_box = QComboBox()
+        self.layout_box.addItems(LAYOUTS)
+        self.layout_box.setToolTip("overlay on the image, or image and result side by side")
+        self.display_box = QComboBox()
+        self.display_box.setToolTip("show the class mask, or one class's probability map")
+        self.opacity_slider = QSlider(Qt.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(45)
+        self.opacity_slider.setMaximumWidth(120)
+        self.opacity_slider.setToolTip("overlay opacity")
+        self.outline_box = QCheckBox("Outline only")
+        self.window_box = QComboBox()
+        self.window_box.setToolTip("window/level preset; right-drag on the image to adjust")
+        self.window_box.addItems([WINDOW_DEFAULT, WINDOW_AUTO, WINDOW_FULL,
+                                  *overlay.WINDOW_PRESETS])
+        self.window_label = QLabel()
+        self.legend = QtLegend()
+
+        self.slice_slider = QSlider(Qt.Horizontal)
+        self.slice_slider.setRange(0, 0)
+        self.slice_label = QLabel("slice 1 / 1")
+        self.readout = QLabel("Drop an image to segment it.")
+        self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.readout.setMinimumWidth(200)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Layout"))
+        controls.addWidget(self.layout_box)
+        controls.addWidget(QLabel("Show"))
+        controls.addWidget(self.display_box)
+        controls.addWidget(QLabel("Opacity"))
+        controls.addWidget(self.opacity_slider)
+        controls.addWidget(self.outline_box)
+        controls.addStretch(1)
+        controls.addWidget(QLabel("Window"))
+        controls.addWidget(self.window_box)
+        controls.addWidget(self.window_label)
+        slicer = QHBoxLayout()
+        slicer.addWidget(self.slice_label)
+        slicer.addWidget(self.slice_slider, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(slicer)
+        layout.addWidget(self.readout)
+
+        self.layout_box.currentIndexChanged.connect(self._on_layout_change)
+        self.display_box.currentIndexChanged.connect(self._on_display_change)
+        self.opacity_slider.valueChanged.connect(self._on_display_change)
+        self.outline_box.toggled.connect(self._on_display_change)
+        self.legend.visibility_changed.connect(self._on_display_change)
+        self.window_box.currentTextChanged.connect(self._on_window_preset_change)
+        self.slice_slider.valueChanged.connect(self._on_slice_change)
+        self._on_layout_change()
+
+    # ------------------------------------------------------------------ content
+    def set_result(
+        self,
+        image: np.ndarray,
+        labels: np.ndarray | None,
+        probabilities: np.ndarray | None,
+        label_map: LabelMap,
+        window: tuple[float, float] | None = None,
+    ) -> None:
+        """Show a volume ``(S, H, W[, 3])`` with its masks ``(S, H, W)`` and probabilities."""
+        first = self._image is None or self._image.shape[1:3] != np.asarray(image).shape[1:3]
+        self._image = np.asarray(image)
+        self._labels = None if labels is None else np.asarray(labels)
+        self._probs = None if probabilities is None else np.asarray(probabilities)
+        if label_map != self._label_map or self.display_box.count() == 0:
+            self._label_map = label_map
+            self.legend.set_labels(label_map)
+            with _blocked(self.display_box):
+                self.display_box.clear()
+                self.display_box.addItem("Class mask")
+                for name in label_map.names[1:]:
+                    self.display_box.addItem(f"Probability: {name}")
+        self._file_window = window
+        self._apply_window_preset(self.window_box.currentText())
+        with _blocked(self.slice_slider):
+            self.slice_slider.setRange(0, max(0, self._image.shape[0] - 1))
+            self.slice_slider.setValue(min(self._slice, self._image.shape[0] - 1))
+        self._slice = self.slice_slider.value()
+        self._render()
+        if first:
+            self.image_view.autoRange(padding=0.02)
+
+    def clear(self) -> None:
+        self._image = self._labels = self._probs = None
+        for item in (self.image_item, self.result_image_item, self.overlay_item):
+            item.clear()
+        self.readout.setText("Drop an image to segment it.")
+
+    @property
+    def current_slice(self) -> int:
+        return self._slice
+
+    def set_slice(self, index: int) -> None:
+        self.slice_slider.setValue(index)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self._window
+
+    def set_window(self, center: float, width: float) -> None:
+        self._window = (float(center), max(float(width), 1e-6))
+        self._update_window_label()
+        self._render_image()
+
+    def overlay_rgba(self) -> np.ndarray | None:
+        """The RGBA layer currently drawn over the image (what the user sees)."""
+        return self.overlay_item.image
+
+    # ------------------------------------------------------------------ handlers
+    def _on_layout_change(self) -> None:
+        side_by_side = self.layout_box.currentText() == "Side by side"
+        self.image_view.setVisible(side_by_side)
+        layout = self.graphics.ci.layout
+        layout.setColumnStretchFactor(0, 1 if side_by_side else 0)
+        layout.setColumnMaximumWidth(0, 1e6 if side_by_side else 0)
+        layout.setColumnStretchFactor(1, 1)
+
+    def _on_display_change(self, *_: Any) -> None:
+        self._render_overlay()
+
+    def _on_slice_change(self, value: int) -> None:
+        self._slice = int(value)
+        self._render()
+        self.slice_changed.emit(self._slice)
+
+    def _on_window_preset_change(self, name: str) -> None:
+        self._apply_window_preset(name)
+        self._render_image()
+
+    def _on_window_drag(self, dx: float, dy: float) -> None:
+        center, width = self._window
+        step = max(width, 1.0) / 256.0
+        self.set_window(center - dy * step, max(width + dx * step * 2, 1e-3))
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if self._image is None:
+            return
+        for view in (self.result_view, self.image_view):
+            if view.isVisible() and view.sceneBoundingRect().contains(scene_pos):
+                point = view.mapSceneToView(scene_pos)
+                self.readout.setText(self.describe_pixel(int(point.y()), int(point.x())))
+                return
+
+    # ------------------------------------------------------------------ drawing
+    def describe_pixel(self, row: int, col: int) -> str:
+        """``row, col: value; class; probability`` for the readout (empty outside the image)."""
+        if self._image is None:
+            return ""
+        h, w = self._image.shape[1:3]
+        if not (0 <= row < h and 0 <= col < w):
+            return ""
+        value = self._image[self._slice, row, col]
+        text = f"row {row}, col {col}   value {_format_value(value)}"
+        if self._labels is not None:
+            cls = int(self._labels[self._slice, row, col])
+            name = self._label_map.names[cls] if cls < len(self._label_map) else str(cls)
+            text += f"   class {name}"
+            if self._probs is not None:
+                p = float(self._probs[self._slice, cls, row, col])
+                text += f" (p = {p:.3f})"
+        return text
+
+    def _apply_window_preset(self, name: str) -> None:
+        if self._image is None:
+            return
+        current = self._image[min(self._slice, self._image.shape[0] - 1)]
+        if name == WINDOW_DEFAULT and self._file_window is not None:
+            self._window = self._file_window
+        elif name in overlay.WINDOW_PRESETS:
+            self._window = overlay.WINDOW_PRESETS[name]
+        elif name == WINDOW_FULL:
+            lo, hi = float(np.nanmin(current)), float(np.nanmax(current))
+            self._window = ((lo + hi) / 2.0, max(hi - lo, 1e-6))
+        else:
+            self._window = overlay.auto_window(current)
+        self._update_window_label()
+
+    def _update_window_label(self) -> None:
+        c, w = self._window
+        self.window_label.setText(f"L {c:.0f}  W {w:.0f}")
+
+    def _render(self) -> None:
+        if self._image is None:
+            return
+        self.slice_label.setText(f"slice {self._slice + 1} / {self._image.shape[0]}")
+        self._render_image()
+        self._render_overlay()
+
+    def _render_image(self) -> None:
+        if self._image is None:
+            return
+        picture = self._image[self._slice]
+        if picture.ndim == 3:  # RGB: shown as it is
+            for item in (self.image_item, self.result_image_item):
+                item.setImage(picture, autoLevels=False, levels=None)
+            return
+        c, w = self._window
+        levels = (c - w / 2.0, c + w / 2.0)
+        for item in (self.image_item, self.result_image_item):
+            item.setImage(picture, autoLevels=False, levels=levels)
+
+    def _render_overlay(self) -> None:
+        if self._labels is None:
+            self.overlay_item.clear()
+            return
+        opacity = self.opacity_slider.value() / 100.0
+        mode = self.display_box.currentIndex()
+        mask = self._labels[self._slice]
+        if mode <= 0 or self._probs is None:
+            rgba = overlay.overlay_rgba(mask, self._label_map.colors, opacity,
+                                        self.outline_box.isChecked(), self.legend.visible())
+        else:
+            prob = self._probs[self._slice, mode]
+            rgba = np.zeros((*prob.shape, 4), dtype=np.uint8)
+            rgba[..., :3] = self._label_map.colors[mode]
+            # Opacity scales the strongest probability; faint ones fade into the image.
+            rgba[..., 3] = np.clip(prob * (255.0 * max(opacity, 0.05) * 2.0), 0, 255)
+        self.overlay_item.setImage(rgba, autoLevels=False, levels=None)
+
+
+class _blocked:  # noqa: N801 - used like a function
+    """Block a widget's signals while the program (not the user) changes it."""
+
+    def __init__(self, widget: QWidget) -> None:
+        self._widget = widget
+
+    def __enter__(self) -> None:
+        self._old = self._widget.blockSignals(True)
+
+    def __exit__(self, *exc: object) -> None:
+        self._widget.blockSignals(self._old)
+
+
+def _format_value(value: Any) -> str:
+    array = np.asarray(value)
+    if array.ndim:
+        return "(" + ", ".join(_format_value(v) for v in array) + ")"
+    v = float(array)
+    return f"{v:.0f}" if v == int(v) else f"{v:.4g}"
+

@@ -1,0 +1,149 @@
+"""The canvas view: grid, zoom/pan/fit, rubber band, palette and library drops, quick add."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from PyQt5.QtCore import QEvent, QPoint, QRectF, Qt
+from PyQt5.QtGui import QCursor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
+from PyQt5.QtWidgets import QGraphicsView, QWidget
+
+from dlp.gui.net import style
+
+if TYPE_CHECKING:
+    from dlp.gui.net.editor import NetEditor
+
+PALETTE_MIME = "application/x-dlp-layer-type"
+LIBRARY_MIME = "application/x-dlp-net-library-entry"
+
+
+class NetView(QGraphicsView):
+    def __init__(self, editor: NetEditor, parent: QWidget | None = None) -> None:
+        super().__init__(editor.scene, parent)
+        self.editor = editor
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.IntersectsItemShape)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._pan_from: QPoint | None = None
+
+    # -- background ----------------------------------------------------------------
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, style.CANVAS_BACKGROUND)
+        step = style.GRID_STEP
+        if self.transform().m11() * step < 6:  # too dense to help when zoomed far out
+            return
+        left, top = math.floor(rect.left() / step) * step, math.floor(rect.top() / step) * step
+        for color, every in ((style.GRID_MINOR, 1), (style.GRID_MAJOR, 5)):
+            painter.setPen(QPen(color, 0))
+            x = left
+            while x < rect.right():
+                if round(x / step) % every == 0:
+                    painter.drawLine(int(x), int(rect.top()), int(x), int(rect.bottom()))
+                x += step
+            y = top
+            while y < rect.bottom():
+                if round(y / step) % every == 0:
+                    painter.drawLine(int(rect.left()), int(y), int(rect.right()), int(y))
+                y += step
+
+    # -- zoom and pan --------------------------------------------------------------
+    def zoom(self, factor: float) -> None:
+        scale = self.transform().m11() * factor
+        if 0.05 <= scale <= 4.0:
+            self.scale(factor, factor)
+
+    def zoom_in(self) -> None:
+        self.zoom(1.25)
+
+    def zoom_out(self) -> None:
+        self.zoom(0.8)
+
+    def fit_all(self) -> None:
+        rect = self.scene().itemsBoundingRect().adjusted(-30, -30, 30, 30)
+        if rect.isValid():
+            self.fitInView(rect, Qt.KeepAspectRatio)
+            if self.transform().m11() > 1.0:  # never blow a small net up past 100 %
+                self.resetTransform()
+                self.centerOn(rect.center())
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.ShiftModifier:
+            super().wheelEvent(event)
+            return
+        self.zoom(1.0015 ** event.angleDelta().y())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MiddleButton:
+            self._pan_from = event.pos()
+            self.viewport().setCursor(Qt.ClosedHandCursor)
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            delta = event.pos() - self._pan_from
+            self._pan_from = event.pos()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None and event.button() == Qt.MiddleButton:
+            self._pan_from = None
+            self.viewport().unsetCursor()
+            return
+        super().mouseReleaseEvent(event)
+
+    # -- keys ----------------------------------------------------------------------
+    def event(self, event: QEvent) -> bool:
+        # Tab belongs to quick add here, not to focus navigation.
+        if event.type() == QEvent.KeyPress and event.key() == Qt.Key_Tab:
+            self.keyPressEvent(event)
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key_Tab:
+            cursor = self.mapFromGlobal(QCursor.pos())
+            if not self.viewport().rect().contains(cursor):
+                cursor = self.viewport().rect().center()
+            self.editor.request_quick_add(self.mapToScene(cursor))
+            return
+        super().keyPressEvent(event)
+
+    # -- drops ---------------------------------------------------------------------
+    def _accepts(self, event) -> bool:
+        mime = event.mimeData()
+        return mime.hasFormat(PALETTE_MIME) or mime.hasFormat(LIBRARY_MIME)
+
+    def dragEnterEvent(self, event) -> None:
+        if self._accepts(event):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if self._accepts(event):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        mime = event.mimeData()
+        position = self.mapToScene(event.pos())
+        if mime.hasFormat(PALETTE_MIME):
+            type_name = bytes(mime.data(PALETTE_MIME)).decode("utf-8")
+            self.editor.drop_layer_type(type_name, position)
+            event.acceptProposedAction()
+        elif mime.hasFormat(LIBRARY_MIME):
+            entry = bytes(mime.data(LIBRARY_MIME)).decode("utf-8")
+            self.editor.drop_library_entry(entry, position)
+            event.acceptProposedAction()
+        else:
+            super().dropEvent(event)

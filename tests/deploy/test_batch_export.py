@@ -1,0 +1,133 @@
+"""Results folders, NIfTI geometry, areas, failures that do not stop a batch, evaluation."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlp.deploy.batch import run_batch
+from dlp.deploy.inputs import collect_inputs, load_input
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, trained_model) -> Path:
+    """Two phantom DICOMs, a PNG of a third slice, a corrupt DICOM and a notes file."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for path in trained_model.val_images[:2]:
+        shutil.copy(path, folder / path.name)
+    volume = load_input(collect_inputs([trained_model.val_images[2]])[0])
+    Image.fromarray(np.clip(volume.array[0] / 16, 0, 255).astype(np.uint8)).save(
+        folder / "slice.png")
+    (folder / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"garbage" * 10)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_folder_gives_one_result_per_file_and_lists_the_corrupt_one(
+    session, mixed_folder, tmp_path
+) -> None:
+    out = tmp_path / "out"
+    items = collect_inputs([mixed_folder], group_series=False)
+    seen = []
+    report = run_batch(session, items, out, on_result=seen.append)
+    assert sorted(i.name for i in items) == sorted(
+        [p.stem for p in mixed_folder.glob("*.dcm")] + ["slice"])
+    assert [r.item.name for r in report.failures] == ["broken"]
+    assert "broken.dcm" in report.failures[0].error
+    assert len(seen) == 4  # every input reported as it finished
+    for result in report.succeeded:
+        folder = out / result.item.name
+        mask = np.asarray(Image.open(folder / "mask.png"))
+        assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 1}
+        assert (folder / "overlay.png").is_file()
+        assert (folder / "measurements.csv").is_file()
+    # DICOM inputs also get a DICOM SEG that references their source image
+    import pydicom
+
+    dicom_result = next(r for r in report.succeeded if r.item.path.suffix == ".dcm")
+    seg = pydicom.dcmread(out / dicom_result.item.name / "segmentation.dcm")
+    source = pydicom.dcmread(dicom_result.item.path, stop_before_pixels=True)
+    assert seg.Modality == "SEG"
+    referenced = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == source.SOPInstanceUID
+    failures = _read_csv(out / "failures.csv")
+    assert [f["input"] for f in failures] == ["broken"]
+    rows = _read_csv(out / "measurements.csv")
+    assert {r["input"] for r in rows} == {r.item.name for r in report.succeeded}
+
+
+def test_areas_equal_pixel_count_times_spacing(session, trained_model, tmp_path) -> None:
+    item = collect_inputs(trained_model.val_images[:1])[0]
+    report = run_batch(session, [item], tmp_path / "out")
+    result = report.results[0]
+    volume = load_input(item)
+    sy, sx = volume.spacing[1:]
+    mask = np.asarray(Image.open(tmp_path / "out" / item.name / "mask.png"))
+    (row,) = _read_csv(tmp_path / "out" / item.name / "measurements.csv")
+    assert int(row["pixels"]) == int((mask == 1).sum()) > 0
+    assert float(row["area_mm2"]) == pytest.approx((mask == 1).sum() * sy * sx, rel=1e-5)
+    assert result.rows[0]["class"] == "left ventricle"
+
+
+def test_nifti_volume_keeps_the_input_affine(session, trained_model, tmp_path) -> None:
+    slices = [load_input(i).array[0] for i in collect_inputs(trained_model.val_images[:3])]
+    affine = np.array([[-0.9, 0.1, 0.0, 40.0], [0.05, 0.95, 0.0, -12.0],
+                       [0.0, 0.0, 6.0, 7.5], [0, 0, 0, 1]])
+    data = np.stack(slices).transpose(2, 1, 0).astype(np.int16)
+    source = tmp_path / "stack.nii.gz"
+    nib.save(nib.Nifti1Image(data, affine), source)
+    report = run_batch(session, collect_inputs([source]), tmp_path / "out")
+    assert not report.failures, report.failures[0].error
+    labels = nib.load(tmp_path / "out" / "stack" / "labels.nii.gz")
+    np.testing.assert_allclose(labels.affine, nib.load(source).affine, atol=1e-5)
+    assert labels.shape == data.shape
+    # one mask per slice and a volume row per class
+    assert len(list((tmp_path / "out" / "stack").glob("mask_s*.png"))) == 3
+    rows = _read_csv(tmp_path / "out" / "stack" / "measurements.csv")
+    volume_row = next(r for r in rows if r["slice"] == "all")
+    counts = (np.asarray(labels.dataobj) == 1).sum()
+    assert float(volume_row["volume_ml"]) == pytest.approx(counts * 0.9 * 0.95 * 6 / 1000,
+                                                           rel=0.02)
+
+
+def test_evaluation_against_sunnybrook_contours(session, trained_model, tmp_path) -> None:
+    items = collect_inputs([trained_model.val_case_dir], group_series=False)
+    report = run_batch(session, items, tmp_path / "out",
+                       ground_truth=trained_model.contours_dir)
+    evaluation = report.evaluation
+    assert len(evaluation.rows) == len(items) == 8
+    mean, std = evaluation.summary("dice")
+    assert mean[1] == pytest.approx(trained_model.val_dice, abs=0.03)
+    worst = evaluation.worst_first("dice", 1)
+    assert worst[0].dice[1] == min(r.dice[1] for r in evaluation.rows)
+    assert evaluation.confusion.sum() == 8 * 64 * 64
+    table = _read_csv(tmp_path / "out" / "evaluation.csv")
+    assert table[-1]["image"] == "std" and table[-2]["image"] == "mean"
+    assert float(table[-2]["dice_left ventricle"]) == pytest.approx(mean[1], rel=1e-4)
+    assert (tmp_path / "out" / "confusion_matrix.csv").is_file()
+    # the per-input CSV now carries Dice and Hausdorff too
+    rows = _read_csv(tmp_path / "out" / items[0].name / "measurements.csv")
+    assert rows[0]["dice"] and rows[0]["hausdorff_mm"]
+
+
+def test_cancel_stops_between_inputs(session, trained_model, tmp_path) -> None:
+    from dlp.progress import CancelToken
+
+    token = CancelToken()
+    items = collect_inputs(trained_model.val_images[:4])
+    report = run_batch(session, items, tmp_path / "out", cancel=token,
+                       on_result=lambda r: token.cancel())
+    assert report.cancelled and len(report.results) == 1
+    assert len(_read_csv(tmp_path / "out" / "measurements.csv")) == 1
