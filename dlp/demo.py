@@ -139,6 +139,8 @@ def build_demo_content(project: Project, *, cases: int = 8, slices: int = 6, siz
     _write_demo_labels(project, built.manifest.classes)
     project.notify_datasets_changed()
     project.notify_net_changed()
+    # Every tab reloads: the project's content changed as a whole.
+    project.events.emit("project_changed")
     report(progress, 100, 100, "ready")
     return DemoReport(project.dataset_path(DEMO_DATASET), project.net_path, project.solver_path,
                       dict(built.counts))

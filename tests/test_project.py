@@ -206,3 +206,22 @@ def test_datasets_lists_broken_ones_with_the_reason(project_dir: Path) -> None:
     assert [(e.name, e.manifest, e.error) for e in entries] == [
         ("empty", None, "no manifest.json")
     ]
+
+
+def test_project_and_demo_never_load_torch_or_qt(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from dlp.project import Project\n"
+        "import dlp.demo\n"
+        f"p = Project.create({str(tmp_path / 'p')!r})\n"
+        "(p.datasets_dir / 'd').mkdir()\n"
+        "(p.datasets_dir / 'd' / 'manifest.json').write_text('{}')\n"
+        "assert p.datasets()[0].error\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PyQt5', 'pyqtgraph')]\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

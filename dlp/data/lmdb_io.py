@@ -420,8 +420,11 @@ class DatumWriter:
     """Write Datums into a new or existing LMDB; the map grows as needed.
 
     Records are committed in batches; when the map is full the batch is retried
-    after doubling the map size, so no fixed guess can overflow.  Use as a context
-    manager (or call :meth:`close`) so the last batch is committed.
+    after doubling the map size, so no fixed guess can overflow.  With
+    ``background=True`` each full batch is committed by a helper thread while the
+    caller prepares the next (LMDB releases the GIL while it copies and syncs), so
+    a dataset build decodes and writes at the same time.  Use as a context manager
+    (or call :meth:`close`) so the last batch is committed and synced.
     """
 
     def __init__(
@@ -430,15 +433,22 @@ class DatumWriter:
         *,
         map_size: int = 64 << 20,
         batch_bytes: int = 32 << 20,
+        background: bool = False,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._env = lmdb.open(
-            str(self.path), map_size=map_size, subdir=True, meminit=False, map_async=True
-        )
+        try:
+            self._env = lmdb.open(
+                str(self.path), map_size=map_size, subdir=True, meminit=False, map_async=True
+            )
+        except lmdb.Error as exc:
+            raise DatumError(f"{self.path}: cannot create LMDB database: {exc}") from exc
         self._pending: list[tuple[bytes, bytes]] = []
         self._pending_bytes = 0
         self._batch_bytes = batch_bytes
+        self._background = background
+        self._commit_thread: threading.Thread | None = None
+        self._commit_error: BaseException | None = None
         self.count = 0
 
     def __enter__(self) -> DatumWriter:
@@ -448,8 +458,7 @@ class DatumWriter:
         if exc_type is None:
             self.close()
         else:
-            self._pending.clear()
-            self._env.close()
+            self.abort()
 
     @property
     def map_size(self) -> int:
@@ -461,7 +470,7 @@ class DatumWriter:
         self._pending_bytes += len(value)
         self.count += 1
         if self._pending_bytes >= self._batch_bytes:
-            self.flush()
+            self._submit()
 
     def put(
         self, key: str | bytes | int, array: np.ndarray, label: int = 0,
@@ -476,25 +485,73 @@ class DatumWriter:
         self.put(key, array, label, encoding)
         return key
 
-    def flush(self) -> None:
-        """Commit the pending records, growing the map until they fit."""
-        if not self._pending:
-            return
+    def _commit(self, batch: list[tuple[bytes, bytes]]) -> None:
         while True:
             try:
                 with self._env.begin(write=True) as txn:
-                    for key, value in self._pending:
+                    for key, value in batch:
                         txn.put(key, value)
-                break
+                return
             except lmdb.MapFullError:
                 self._env.set_mapsize(self.map_size * 2)
-        self._pending.clear()
-        self._pending_bytes = 0
+
+    def _run_commit(self, batch: list[tuple[bytes, bytes]]) -> None:
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # re-raised in the caller's thread by _wait
+            self._commit_error = exc
+
+    def _wait(self) -> None:
+        if self._commit_thread is not None:
+            self._commit_thread.join()
+            self._commit_thread = None
+        if self._commit_error is not None:
+            error, self._commit_error = self._commit_error, None
+            if isinstance(error, lmdb.Error):
+                raise DatumError(f"{self.path}: writing failed: {error}") from error
+            raise error
+
+    def _submit(self) -> None:
+        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        self._wait()  # one commit in flight at a time keeps records in order
+        if self._background:
+            self._commit_thread = threading.Thread(
+                target=self._run_commit, args=(batch,), name="lmdb-commit", daemon=True
+            )
+            self._commit_thread.start()
+        else:
+            try:
+                self._commit(batch)
+            except lmdb.Error as exc:
+                raise DatumError(f"{self.path}: writing failed: {exc}") from exc
+
+    def flush(self) -> None:
+        """Commit every pending record (waiting for a background commit)."""
+        if self._pending:
+            background, self._background = self._background, False
+            try:
+                self._submit()
+            finally:
+                self._background = background
+        self._wait()
 
     def close(self) -> None:
-        self.flush()
-        self._env.sync(True)
-        self._env.close()
+        """Commit what is pending, sync the database to disk and close it."""
+        try:
+            self.flush()
+            self._env.sync(True)
+        finally:
+            self._env.close()
+
+    def abort(self) -> None:
+        """Drop uncommitted records and close (after a failed or cancelled build)."""
+        self._pending.clear()
+        try:
+            self._wait()
+        except BaseException:  # the build is being abandoned anyway
+            pass
+        finally:
+            self._env.close()
 
 
 # --------------------------------------------------------------------------- mean file

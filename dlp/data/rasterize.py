@@ -51,9 +51,17 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     # a crossing at x toggles the parity of every centre c with c >= x (ray to the left),
     # i.e. the columns from ceil(x) on; clip to the image and accumulate per row
     first_col = np.clip(np.ceil(x_cross), 0, width).astype(np.int64)
-    toggles = np.zeros((height, width + 1), dtype=np.int32)
-    np.add.at(toggles, (rows, first_col), 1)
-    mask[:] = (np.cumsum(toggles[:, :width], axis=1) & 1).astype(bool)
+    # crossings only toggle columns inside the polygon's bounding box, so the parity
+    # scan runs over that window (an LV contour covers ~1 % of a 256x256 slice)
+    col_lo = int(first_col.min())
+    col_hi = min(int(first_col.max()) + 1, width + 1)
+    row_lo, row_hi = int(rows.min()), int(rows.max()) + 1
+    box_w = col_hi - col_lo
+    flat = (rows - row_lo) * box_w + (first_col - col_lo)
+    toggles = np.bincount(flat, minlength=(row_hi - row_lo) * box_w).reshape(-1, box_w)
+    inside = (np.cumsum(toggles, axis=1) & 1).astype(bool)
+    usable = min(box_w, width - col_lo)
+    mask[row_lo:row_hi, col_lo:col_lo + usable] = inside[:, :usable]
     return mask
 
 

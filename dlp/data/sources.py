@@ -98,10 +98,10 @@ class SunnybrookSource:
         return SourceScan(items, [Problem(str(p), r) for p, r in found.problems])
 
     def load(self, item: SourceItem) -> list[Slice]:
-        from dlp.data.readers.dicom import DicomReader
+        from dlp.data.readers.dicom import read_dicom_slice
         from dlp.data.sunnybrook import contour_labels
 
-        image = DicomReader().read(item.payload.image_path)[0].array[0]
+        image = read_dicom_slice(item.payload.image_path)
         labels = contour_labels(item.payload, image.shape[:2], self.class_set)
         if labels is None:
             wanted = "o- and i-contours" if "epi" in self.class_set else "an i-contour"

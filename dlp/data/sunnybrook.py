@@ -47,7 +47,23 @@ def read_contour(path: str | os.PathLike[str]) -> np.ndarray:
         text = path.read_text(encoding="ascii", errors="strict")
     except (OSError, UnicodeDecodeError) as exc:
         raise ContourError(f"{path}: cannot read contour file: {exc}") from exc
-    points = []
+    try:
+        # the common case in one vectorised conversion; line-by-line only to explain errors
+        values = np.array(text.split(), dtype=np.float64)
+        lines_ok = all(len(line.split()) in (0, 2) for line in text.splitlines())
+    except ValueError:
+        values, lines_ok = np.zeros(0), False
+    if not lines_ok:
+        _raise_contour_line_error(path, text)
+    points = values.reshape(-1, 2)
+    if len(points) < 3:
+        raise ContourError(f"{path}: a contour needs at least 3 points; found {len(points)}")
+    if not np.all(np.isfinite(points)):
+        raise ContourError(f"{path}: contour has non-finite coordinates")
+    return points
+
+
+def _raise_contour_line_error(path: Path, text: str) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -55,15 +71,10 @@ def read_contour(path: str | os.PathLike[str]) -> np.ndarray:
         if len(fields) != 2:
             raise ContourError(f"{path}:{number}: expected two numbers 'x y'; got {line.strip()!r}")
         try:
-            points.append((float(fields[0]), float(fields[1])))
+            float(fields[0]), float(fields[1])
         except ValueError as exc:
             raise ContourError(f"{path}:{number}: not a number in {line.strip()!r}") from exc
-    if len(points) < 3:
-        raise ContourError(f"{path}: a contour needs at least 3 points; found {len(points)}")
-    array = np.array(points)
-    if not np.all(np.isfinite(array)):
-        raise ContourError(f"{path}: contour has non-finite coordinates")
-    return array
+    raise ContourError(f"{path}: malformed contour file")
 
 
 @dataclass

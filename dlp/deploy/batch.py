@@ -23,6 +23,7 @@ import numpy as np
 from dlp.deploy.evaluate import EvaluationReport, ImageScores, score_prediction
 from dlp.deploy.export import ResultFiles, export_prediction, rows_to_csv
 from dlp.deploy.inputs import InputItem, load_input
+from dlp.deploy.measure import measurement_rows
 from dlp.deploy.session import InferenceSession, Prediction
 from dlp.deploy.truth import GroundTruthIndex, load_ground_truth
 from dlp.errors import Cancelled, DLPError
@@ -82,10 +83,14 @@ def process_item(
     truth_index: GroundTruthIndex | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    on_predicted: Callable[[ItemResult], Any] | None = None,
 ) -> ItemResult:
     """Segment one input; never raises for a bad file (the result carries the error).
 
-    Cancellation is the one exception that propagates (:class:`~dlp.errors.Cancelled`).
+    ``on_predicted`` is called with the result once the prediction and its measurements
+    exist, before the files are written (the GUI shows the overlay without waiting for
+    the export).  Cancellation is the one exception that propagates
+    (:class:`~dlp.errors.Cancelled`).
     """
     result = ItemResult(item=item)
     try:
@@ -108,15 +113,14 @@ def process_item(
                     result.truth if prediction.labels.shape[0] > 1 else result.truth[0],
                     session.num_classes, spacing,
                 )
+        result.rows = measurement_rows(
+            prediction.labels, volume.spacing, session.labels.names, result.truth, item.name
+        )
+        if on_predicted is not None:
+            on_predicted(result)
         if out_dir is not None:
-            result.files, result.rows = export_prediction(
-                prediction, session.labels, out_dir, item.name, result.truth
-            )
-        else:
-            from dlp.deploy.measure import measurement_rows
-
-            result.rows = measurement_rows(
-                prediction.labels, volume.spacing, session.labels.names, result.truth, item.name
+            result.files = export_prediction(
+                prediction, session.labels, out_dir, item.name, result.rows
             )
     except Cancelled:
         raise
@@ -157,6 +161,7 @@ def run_batch(
     cancel: CancelToken | None = None,
     on_result: Callable[[ItemResult], Any] | None = None,
     keep_predictions: bool = False,
+    on_predicted: Callable[[ItemResult], Any] | None = None,
 ) -> BatchReport:
     """Segment ``items`` one by one, writing each result as it finishes.
 
@@ -179,7 +184,8 @@ def run_batch(
         try:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            result = process_item(session, item, out, index, cancel=cancel)
+            result = process_item(session, item, out, index, cancel=cancel,
+                                  on_predicted=on_predicted)
         except Cancelled:
             batch.cancelled = True
             break

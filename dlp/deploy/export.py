@@ -27,6 +27,11 @@ from dlp.deploy.labels import LabelMap
 from dlp.errors import DLPError
 from dlp.fsutil import atomic_directory, atomic_path, atomic_write_text
 
+TYPE2_PATIENT_STUDY = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+    "ReferringPhysicianName", "StudyID", "AccessionNumber",
+)
+
 
 class ExportError(DLPError):
     """A result file could not be written; the message names the file and the reason."""
@@ -111,6 +116,12 @@ def write_dicom_seg(
         sources = [pydicom.dcmread(f) for f in files]
     except Exception as exc:
         raise ExportError(f"{path}: cannot re-read the source DICOM ({exc})") from None
+    for ds in sources:
+        # Type 2 patient/study attributes may be empty but must exist; anonymised and
+        # synthetic images often drop them, and highdicom copies them into the SEG.
+        for keyword in TYPE2_PATIENT_STUDY:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
     mask = np.asarray(labels, dtype=np.uint8)
     frames = sum(int(getattr(ds, "NumberOfFrames", 1) or 1) for ds in sources)
     if frames != mask.shape[0]:
@@ -161,19 +172,20 @@ def export_prediction(
     label_map: LabelMap,
     out_dir: str | os.PathLike[str],
     name: str,
-    truth: np.ndarray | None = None,
+    rows: Sequence[dict[str, object]] | None = None,
     window: tuple[float, float] | None = None,
-) -> tuple[ResultFiles, list[dict[str, object]]]:
+) -> ResultFiles:
     """Write every result file of one prediction into ``out_dir/name`` (atomically).
 
-    Returns what was written and the measurement rows (for the combined CSV).
-    A DICOM SEG that cannot be built is a warning, not a failure: the other files
-    are still useful.
+    ``rows`` are its measurements (:func:`dlp.deploy.measure.measurement_rows`;
+    computed here when not given).  A DICOM SEG that cannot be built is a warning, not
+    a failure: the other files are still useful.
     """
     volume = prediction.volume
     labels = np.asarray(prediction.labels)
     final = Path(out_dir) / name
-    rows = measure.measurement_rows(labels, volume.spacing, label_map.names, truth, name)
+    if rows is None:
+        rows = measure.measurement_rows(labels, volume.spacing, label_map.names, None, name)
     many = labels.shape[0] > 1
     if window is None:
         window = getattr(volume, "window", None)
@@ -203,4 +215,4 @@ def export_prediction(
                 files.dicom_seg = final / "segmentation.dcm"
             except ExportError as exc:
                 files.warnings.append(str(exc).replace(str(tmp), str(final)))
-    return files, rows
+    return files

@@ -519,13 +519,12 @@ def _manifest_size_policy(preprocessing: Any) -> str:
         return ""
     policy = _field(preprocessing, "size_policy") or _field(preprocessing, "resize")
     size = _field(preprocessing, "size") or _field(preprocessing, "target_size")
-    if not policy:
+    if not policy or policy == "none" or not size:
         return ""
-    if size:
-        dims = "x".join(str(int(d)) for d in size) if isinstance(size, (list, tuple)) \
-            else str(size)
-        return f"{policy} to {dims}"
-    return str(policy)
+    dims = "x".join(str(int(d)) for d in size) if isinstance(size, (list, tuple)) else str(size)
+    verb = {"resize": "resized", "pad_crop": "centre-padded or cropped"}.get(str(policy),
+                                                                          str(policy))
+    return f"{verb} to {dims}"
 
 
 def _field(obj: Any, name: str) -> Any:

@@ -26,6 +26,13 @@ from dlp.errors import InputError
 from dlp.proto import caffe_pb2
 
 _CONV_TYPES = ("Convolution", "Deconvolution")
+# Layers whose top is a fresh tensor that their backward does not need: an in-place
+# ReLU/Dropout right after them may overwrite it (as Caffe does), saving memory and
+# allocation time.  Views (Crop, Reshape, Split) and ReLU itself (its backward reads
+# its output) are deliberately absent.
+_FRESH_OUTPUT_TYPES = frozenset({"Convolution", "Deconvolution", "InnerProduct", "BatchNorm",
+                                 "Scale", "Bias", "Eltwise", "Pooling"})
+_INPLACE_CAPABLE = frozenset({"ReLU", "Dropout"})
 
 
 class NetBuildError(InputError):
@@ -123,6 +130,7 @@ class Net(nn.Module):
         self.loss_weights: dict[str, float] = {}
         self._plan: list[tuple[Layer, tuple[str, ...], tuple[str, ...], bool]] = []
         self._param_specs: list[list[Any]] = []
+        self._verified = False
         try:
             self._build(generator)
         except BaseException:
@@ -138,13 +146,15 @@ class Net(nn.Module):
     def _build(self, generator: torch.Generator) -> None:
         shapes = self.blob_shapes
         seen_names: set[str] = set()
+        producer: dict[str, str] = {}  # blob -> type of the layer that made its tensor
+        read_since: set[str] = set()  # blobs consumed since they were produced
         for lp in self.net_param.layer:
             where = f"layer {lp.name!r} ({lp.type})"
             if lp.name in seen_names:
                 raise NetBuildError(f"{where}: duplicate layer name {lp.name!r}")
             seen_names.add(lp.name)
             cls = get_layer_class(lp.type, lp.name)
-            is_loss, _spec = _check_counts(lp)
+            is_loss, spec = _check_counts(lp)
             for bottom in lp.bottom:
                 if bottom not in shapes:
                     known = ", ".join(repr(b) for b in shapes) or "none yet"
@@ -154,6 +164,8 @@ class Net(nn.Module):
             try:
                 layer = cls(lp, bottom_shapes, self.ctx)
                 top_shapes = layer.top_shapes(bottom_shapes)
+                if top_shapes is None and spec is not None:
+                    top_shapes = spec.output_shapes(lp, bottom_shapes)
                 if top_shapes is None:
                     top_shapes = _probe_shapes(layer, bottom_shapes)
             except (LayerError, InputError):
@@ -173,6 +185,14 @@ class Net(nn.Module):
                                         f"earlier layer (only in-place reuse is allowed)")
                 shapes[top] = tuple(shape)
             layer.reset_parameters(generator)
+            in_place = lp.type in _INPLACE_CAPABLE and list(lp.top) == list(lp.bottom)
+            if in_place and producer.get(lp.bottom[0]) in _FRESH_OUTPUT_TYPES \
+                    and lp.bottom[0] not in read_since:
+                layer.inplace = True
+            read_since.update(lp.bottom)
+            for top in lp.top:
+                read_since.discard(top)
+                producer[top] = "in-place" if top in lp.bottom else lp.type
             self._set_loss_weights(lp, is_loss, where)
             self.layers.append(layer)
             self.layer_names.append(lp.name)
@@ -284,7 +304,21 @@ class Net(nn.Module):
                                 if o.dim() == 4 else o for o in outputs)
             for name, tensor in zip(tops, outputs):
                 blobs[name] = tensor
+        if not self._verified:
+            self._verify_shapes(blobs)
         return blobs
+
+    def _verify_shapes(self, blobs: Mapping[str, torch.Tensor]) -> None:
+        # Build-time shapes come from the shared specs; check them once against reality.
+        producer = {top: layer for layer, _b, tops, _i in self._plan for top in tops}
+        for name, tensor in blobs.items():
+            got, declared = tuple(tensor.shape), self.blob_shapes[name]
+            if got != declared:
+                layer = producer[name]
+                raise NetBuildError(
+                    f"layer {layer.layer_name!r} ({layer.type_name}): produced {name!r} with "
+                    f"shape {got}, but shape inference declared {declared}")
+        self._verified = True
 
     def _accept_input(self, name: str, tensor: Any) -> torch.Tensor:
         expected = self.blob_shapes.get(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from PyQt5.QtCore import QTimer
@@ -28,22 +29,37 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def choose_startup_project(project_dir: str | Path | None, demo: bool,
-                           recent: RecentProjects) -> tuple[Project, bool]:
-    """The project to open and whether it is the demo.
+@dataclass(frozen=True)
+class Startup:
+    """What to open at start: the project, whether it is the demo, a warning to show."""
 
-    An explicit folder wins; then ``--demo``; then the most recent project; a first
-    start (no recent project) opens the demo so a new user has something to click.
+    project: Project
+    is_demo: bool
+    warning: str | None = None
+
+
+def choose_startup_project(project_dir: str | Path | None, demo: bool,
+                           recent: RecentProjects) -> Startup:
+    """An explicit folder wins (a broken one is an error); then ``--demo``; then the
+    most recent project; a first start (no recent project) opens the demo so a new
+    user has something to click.  A recent project that no longer opens falls back to
+    the demo with a warning, and leaves the recent list.
     """
     from dlp.demo import demo_dir, ensure_demo_project
 
     if project_dir is not None:
-        return Project.open_or_create(project_dir), False
+        return Startup(Project.open_or_create(project_dir), False)
+    warning = None
     if not demo:
         last = recent.last()
         if last is not None:
-            return Project.open(last), False
-    return ensure_demo_project(demo_dir()), True
+            try:
+                return Startup(Project.open(last), False)
+            except DLPError as exc:
+                recent.remove(last)
+                warning = ("The last project could not be opened, so the demo opened "
+                           f"instead.\n\n{exc}")
+    return Startup(ensure_demo_project(demo_dir()), True, warning)
 
 
 def run_app(project_dir: str | Path | None = None, *, demo: bool = False,
@@ -55,12 +71,13 @@ def run_app(project_dir: str | Path | None = None, *, demo: bool = False,
     app = make_application()
     recent = RecentProjects()
     try:
-        project, is_demo = choose_startup_project(project_dir, demo, recent)
+        startup = choose_startup_project(project_dir, demo, recent)
     except DLPError as exc:
         if screenshot is None:
             QMessageBox.critical(None, "DLP cannot open the project", str(exc))
         print(f"dlp gui: error: {exc}", file=sys.stderr)
         return 1
+    project = startup.project
     window = MainWindow(project, recent=recent)
     window.show()
     if screenshot is not None:
@@ -70,7 +87,9 @@ def run_app(project_dir: str | Path | None = None, *, demo: bool = False,
 
         QTimer.singleShot(300, grab_and_quit)
     else:
+        if startup.warning:
+            QMessageBox.warning(window, "DLP", startup.warning)
         window.start_session()
-        if is_demo and not demo_is_complete(project):
+        if startup.is_demo and not demo_is_complete(project):
             window.build_demo_content_if_needed()
     return int(app.exec_())

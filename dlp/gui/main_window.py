@@ -122,6 +122,9 @@ class MainWindow(QMainWindow):
 
         self.setWindowIcon(icon("dlp"))
         self.resize(1280, 820)
+        geometry = app_settings().value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
         self._build_tabs()
         self._build_actions()
         self._build_menus()
@@ -255,6 +258,10 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.settings_action)
         for action in (self.new_action, self.open_action):
             action.setIconText(action.text().replace("&", "").split(" (")[0].rstrip("…"))
+        # The group renames Undo/Redo after the command ("Undo Add Convolution"); the
+        # menu shows that, the toolbar keeps a short label.
+        self.undo_action.setIconText("Undo")
+        self.redo_action.setIconText("Redo")
         self.toolbar = toolbar
         self.view_menu.addAction(toolbar.toggleViewAction())
 
@@ -526,8 +533,7 @@ class MainWindow(QMainWindow):
         return worker
 
     def _on_demo_built(self, _report: object) -> None:
-        self.qt_project.notify_datasets_changed()
-        self.qt_project.notify_net_changed()
+        # build_demo_content announced the new dataset, net and solver itself.
         self.statusBar().showMessage(
             "The demo project is ready: look at the data, then Net → Train → Deploy.", 10000)
 

@@ -64,6 +64,7 @@ class QtSettingsDialog(QDialog):
         self.caffe_path.setPlaceholderText("/opt/caffe/build/tools")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_caffe)
+        browse.setMinimumHeight(browse.sizeHint().height())
         self.caffe_status = QLabel()
         self.caffe_status.setWordWrap(True)
         path_row = QHBoxLayout()

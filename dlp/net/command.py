@@ -9,6 +9,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # type names only; the modules load inside run()
+    from dlp.net.shapes import LayerInfo, NetShapes
+    from dlp.proto.caffe_pb2 import NetParameter
+
+Shape = tuple[int, ...]
 
 HELP = "inspect and convert Caffe nets: info (shapes, params, FLOPs), deploy, upgrade, onnx"
 
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- helpers
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text: str) -> Shape:
     """``"1,3,224,224"`` (or ``1x3x224x224``) as a tuple; InputError names the option."""
     from dlp.errors import InputError
 
@@ -77,12 +84,12 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def parse_shapes(values: list[str]) -> tuple[tuple[int, ...] | None, dict[str, tuple[int, ...]]]:
+def parse_shapes(values: list[str]) -> tuple[Shape | None, dict[str, Shape]]:
     """``--input-shape`` values as (unnamed shape or None, {blob: shape})."""
     from dlp.errors import InputError
 
-    unnamed: tuple[int, ...] | None = None
-    named: dict[str, tuple[int, ...]] = {}
+    unnamed: Shape | None = None
+    named: dict[str, Shape] = {}
     for value in values:
         name, sep, shape_text = value.rpartition("=")
         if sep:
@@ -103,17 +110,18 @@ def _human(value: float) -> str:
     return str(int(value))
 
 
-def _shapes_for_info(net, phase: str, stages: list[str], level: int,
-                     values: list[str]):  # -> (input_shapes, data_shape)
-    """Where an unnamed --input-shape goes: the first net input, or every Data layer."""
+def _shapes_for_info(net: NetParameter, phase: str, stages: list[str], level: int,
+                     values: list[str]) -> tuple[dict[str, Shape], Shape | None]:
+    """(input_shapes, data_shape): an unnamed --input-shape goes to the first net
+    input, or, in a net that reads files, to every Data layer (labels 1-channel)."""
     from dlp.errors import DLPError
     from dlp.net.filter import filter_net
     from dlp.net.shapes import legacy_inputs
     from dlp.net.specs import SampleSourceSpec, get_spec
 
     unnamed, named = parse_shapes(values)
-    input_shapes: dict[str, tuple[int, ...]] = dict(named)
-    data_shape = None
+    input_shapes: dict[str, Shape] = dict(named)
+    data_shape: Shape | None = None
     if unnamed is None:
         return input_shapes, data_shape
     inputs = [name for name, _ in legacy_inputs(net)]
@@ -126,9 +134,9 @@ def _shapes_for_info(net, phase: str, stages: list[str], level: int,
         except DLPError:
             continue
         if isinstance(spec, SampleSourceSpec):
-            data_shape = unnamed  # (N, C, H, W): every sample-reading layer, labels 1-channel
+            data_shape = unnamed
             break
-        if spec.is_data_source and layer.top:
+        if (spec.is_data_source or not layer.bottom) and layer.top:
             input_shapes.setdefault(layer.top[0], unnamed)
             break
     return input_shapes, data_shape
@@ -139,10 +147,12 @@ def _shapes_for_info(net, phase: str, stages: list[str], level: int,
 def _run_info(args: argparse.Namespace) -> int:
     import json
     import sys
+    from pathlib import Path
 
     from dlp.net.prototxt import read_net
     from dlp.net.shapes import infer_shapes
     from dlp.net.specs import format_shape
+    from dlp.net.validate import validate_net
 
     net = read_net(args.net)
     input_shapes, data_shape = _shapes_for_info(net, args.phase, args.stage, args.level,
@@ -165,16 +175,41 @@ def _run_info(args: argparse.Namespace) -> int:
         print("[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n]")
     else:
         _print_table(net.name, args.phase, result, format_shape)
+    # Structural problems shape inference does not see (a top written twice, a cycle,
+    # ignored parameters), reported once per layer next to the shape errors.
+    issues = validate_net(net, args.phase, level=args.level, stages=args.stage)
+    failed = {info.name for info in result.errors}
+    text = Path(args.net).read_text(encoding="utf-8")
     for info in result.root_errors:
-        print(f"error: {info.error}", file=sys.stderr)
+        print(f"error: {_where(args.net, text, info.name)}{info.error}", file=sys.stderr)
     downstream = len(result.errors) - len(result.root_errors)
     if downstream:
         print(f"({downstream} later layer(s) cannot be shaped until these are fixed)",
               file=sys.stderr)
-    return 1 if result.errors else 0
+    for issue in issues:
+        if issue.severity == "error" and issue.layer in failed:
+            continue
+        print(f"{issue.severity}: {_where(args.net, text, issue.layer)}{issue.message}",
+              file=sys.stderr)
+    structural = any(issue.severity == "error" for issue in issues)
+    return 1 if result.errors or structural else 0
 
 
-def _print_table(name: str, phase: str, result, format_shape) -> None:
+def _where(path: str, text: str, layer: str | None) -> str:
+    """``file:line: `` of the layer's ``name:`` line (``file: `` when not found)."""
+    import re
+
+    if layer:
+        pattern = re.compile(r'(?<![\w.])name\s*:\s*"' + re.escape(layer) + '"')
+        for match in pattern.finditer(text):
+            before = text[: match.start()]
+            # skip the net's own name (a top-level line, outside any layer block)
+            if before.count("{") > before.count("}"):
+                return f"{path}:{before.count(chr(10)) + 1}: "
+    return f"{path}: "
+
+
+def _print_table(name: str, phase: str, result: NetShapes, format_shape) -> None:
     rows = [("layer", "type", "top", "shape", "params", "FLOPs", "")]
     for info in result.layers:
         tops = list(info.tops.items()) or [("", None)]
@@ -197,14 +232,14 @@ def _print_table(name: str, phase: str, result, format_shape) -> None:
           f"{_human(result.total_flops)} FLOPs per forward pass")
 
 
-def _note(info) -> str:
+def _note(info: LayerInfo) -> str:
     if not info.error:
         return info.key_params
     return f"(needs {info.caused_by})" if info.caused_by else "ERROR (see below)"
 
 
 def _run_deploy(args: argparse.Namespace) -> int:
-    from dlp.net.deploy import derive_deploy_net
+    from dlp.net.deploy import DeployError, derive_deploy_net
     from dlp.net.prototxt import read_net, write_net
     from dlp.net.shapes import infer_shapes
     from dlp.net.specs import format_shape
@@ -212,7 +247,10 @@ def _run_deploy(args: argparse.Namespace) -> int:
     net = read_net(args.net)
     unnamed, named = parse_shapes(args.input_shape)
     shape = named or unnamed
-    deploy = derive_deploy_net(net, shape)
+    try:
+        deploy = derive_deploy_net(net, shape)
+    except DeployError as exc:
+        raise DeployError(f"{args.net}: {exc}") from None
     write_net(deploy, args.output)
     result = infer_shapes(deploy, "TEST")
     inputs = [f"{layer.top[0]} {format_shape(result.blobs.get(layer.top[0]))}"

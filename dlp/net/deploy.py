@@ -178,12 +178,8 @@ def derive_deploy_net(train_val: caffe_pb2.NetParameter,
         layer.input_param.shape.add().dim.extend(shapes[top])
 
     available = set(data_tops)
-    losses = []
     for index, (layer, spec) in enumerate(zip(layers, specs, strict=True)):
-        if _is_metric_or_loss(spec):
-            losses.append(layer)
-            continue
-        if _is_source(layer, spec) or not useful[index]:
+        if _is_metric_or_loss(spec) or _is_source(layer, spec) or not useful[index]:
             continue
         if not all(bottom in available for bottom in layer.bottom):
             continue
@@ -197,5 +193,8 @@ def derive_deploy_net(train_val: caffe_pb2.NetParameter,
     if len(deploy.layer) == len(data_tops):
         raise DeployError(f"net {net.name!r}: nothing is left to run once the data and loss "
                           "layers are removed")
+    # The losses of any phase or stage tell how the scores were trained (DIGITS nets
+    # exclude them from the deploy stage).
+    losses = [layer for layer in train_val.layer if _is_metric_or_loss(_spec(layer))]
     _add_probability(deploy, losses, available)
     return deploy

@@ -130,7 +130,7 @@ class NetDocument:
     Signals (plain callbacks): ``net_reset()``, ``layer_added(node_id)``,
     ``layer_removed(node_id)``, ``layer_changed(node_id)``, ``node_moved(node_id, pos)``,
     ``link_added(Link)``, ``link_removed(Link)``, and ``changed()`` after every edit
-    that changes the NetParameter (not after moves).
+    that changes the NetParameter (not after moves; ``revision`` counts those edits).
     """
 
     def __init__(self, net: Any = None, positions: dict[str, Position] | None = None) -> None:
@@ -151,6 +151,7 @@ class NetDocument:
         self._positions: dict[int, Position] = {}
         self._links: set[Link] = set()
         self._next_id = 1
+        self.revision = 0  # grows with every change of the NetParameter (not with moves)
         if net is not None:
             self.set_net(net, positions)
 
@@ -257,6 +258,7 @@ class NetDocument:
                 x, y = positions[layer.name]
                 self._positions[node_id] = (float(x), float(y))
         self._links = set(compute_links(self._ordered_layers()))
+        self.revision += 1
         self.net_reset.emit()
         self.changed.emit()
         return list(self._order)
@@ -277,7 +279,7 @@ class NetDocument:
         self._positions[node_id] = (float(position[0]), float(position[1]))
         self.layer_added.emit(node_id)
         self._refresh_links()
-        self.changed.emit()
+        self._bump()
         return node_id
 
     def remove_layer(self, node_id: int) -> tuple[int, Any, Position]:
@@ -290,7 +292,7 @@ class NetDocument:
         self._positions.pop(node_id, None)
         self._refresh_links()
         self.layer_removed.emit(node_id)
-        self.changed.emit()
+        self._bump()
         return index, layer, position
 
     def set_layer(self, node_id: int, layer: Any) -> None:
@@ -301,7 +303,7 @@ class NetDocument:
         current.CopyFrom(layer)
         self.layer_changed.emit(node_id)
         self._refresh_links()
-        self.changed.emit()
+        self._bump()
 
     def move_layer(self, node_id: int, index: int) -> None:
         """Change the node's place in the layer order (Caffe runs layers in order)."""
@@ -309,14 +311,14 @@ class NetDocument:
         self._order.remove(node_id)
         self._order.insert(max(0, min(index, len(self._order))), node_id)
         self._refresh_links()
-        self.changed.emit()
+        self._bump()
 
     def set_header(self, header: Any) -> None:
         """Replace the net-level fields (layers in ``header`` are ignored)."""
         self._header = self._pb.NetParameter()
         self._header.CopyFrom(header)
         self._header.ClearField("layer")
-        self.changed.emit()
+        self._bump()
 
     def set_positions(self, positions: dict[int, Position]) -> None:
         for node_id, (x, y) in positions.items():
@@ -368,6 +370,10 @@ class NetDocument:
                                 f"{{\"positions\": {{layer: [x, y]}}}}): {exc}") from exc
 
     # -- internals -----------------------------------------------------------------
+    def _bump(self) -> None:
+        self.revision += 1
+        self.changed.emit()
+
     def _require(self, node_id: int) -> Any:
         try:
             return self._layers[node_id]

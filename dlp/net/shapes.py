@@ -192,7 +192,7 @@ class _Inference:
             spec = get_spec(layer.type)
             info.key_params = spec.key_params(layer)
         except DLPError as exc:
-            info.error = str(exc)
+            info.error = f"layer {layer.name!r} ({layer.type}): {exc}"
             self.mark_failed(layer, top_names)
             return info
         count_error = count_problem(spec, layer)
@@ -204,8 +204,13 @@ class _Inference:
             top_names = [AUTOMATIC_TOP]
             info.tops = {AUTOMATIC_TOP: None}
         try:
-            if spec.is_data_source:
+            given = [self.overrides.get(top) for top in layer.top]
+            if not layer.bottom and layer.top and all(given):
+                # any bottomless layer (a Python data layer too) takes the caller's shapes
                 bottoms: list[Shape] = []
+                tops = [shape for shape in given if shape is not None]
+            elif spec.is_data_source:
+                bottoms = []
                 tops = self.source_shapes(layer, spec)
             else:
                 maybe = self.bottom_shapes(layer, info)

@@ -136,12 +136,16 @@ class _Checker:
         except DLPError as exc:
             self.add(layer, str(exc))
             return None
+        if layer.type == "Python":
+            module = layer.python_param.module or "?"
+            self.add(layer, f"runs Python code from module {module!r}; DLP refuses it unless "
+                     "Python layers are enabled for the project", "warning")
         if not spec.engine_supported:
             self.add(layer, f"DLP's engine cannot run {layer.type} layers (the editor knows "
                      "them for import and export only)", "warning")
         problem = count_problem(spec, layer)
         if problem:
-            self.add(layer, f"{layer.type} {problem}")
+            self.add(layer, problem)
         if len(layer.loss_weight) > max(len(layer.top), 1):
             self.add(layer, f"{len(layer.loss_weight)} loss_weight values for "
                      f"{len(layer.top)} tops; give one per top")

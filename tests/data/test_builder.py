@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -237,11 +235,26 @@ def test_nifti_pairs_are_sliced_along_the_chosen_axis(tmp_path: Path) -> None:
     assert report.manifest.shape == [1, 5, 12] and report.total == 30
 
 
-def _dlp(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dlp", *args], capture_output=True, text=True)
+class _Run:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-def test_dataset_command_end_to_end(small_phantom, tmp_path: Path) -> None:
+@pytest.fixture
+def _dlp(capsys):
+    """``python -m dlp …`` in-process (the same ``dlp.cli.main``, without a new interpreter)."""
+    from dlp.cli import main
+
+    def run(*args: str) -> _Run:
+        capsys.readouterr()
+        code = main(list(args))
+        out = capsys.readouterr()
+        return _Run(code, out.out, out.err)
+
+    return run
+
+
+def test_dataset_command_end_to_end(small_phantom, tmp_path: Path, _dlp) -> None:
     out = tmp_path / "ds"
     result = _dlp("dataset", "sunnybrook", "--images", str(small_phantom.images_dir),
                   "--contours", str(small_phantom.contours_dir), "--out", str(out),
@@ -275,3 +288,46 @@ def test_preprocess_matches_what_the_builder_stored(small_phantom, tmp_path: Pat
     image = read_image(scan[row["slice"]].image_path).array[0]
     stored = DatumDB(manifest.db_path(row["split"])).get(row["key"])
     np.testing.assert_array_equal(preprocess_slice(image, manifest.preprocessing), stored)
+
+
+def test_png_encoded_features_read_back_identically(tmp_path: Path) -> None:
+    _write_pairs(tmp_path, ["a", "b", "c"])
+    source = FolderSource(tmp_path / "images", tmp_path / "masks")
+    prep = Preprocessing(size=(16, 16), channels=3)
+    report = build_dataset(source, tmp_path / "ds",
+                           BuildOptions(preprocessing=prep, val_percent=0, encoding="png"))
+    assert report.manifest.extra["encoding"] == "png"
+    rows = _records(tmp_path / "ds")
+    db = DatumDB(tmp_path / "ds/train_db/features")
+    from dlp.proto import caffe_pb2
+
+    assert caffe_pb2.Datum.FromString(db.get_bytes(rows[0]["key"])).encoded
+    image = read_image(tmp_path / "images" / rows[0]["slice"]).array[0]
+    np.testing.assert_array_equal(db.get(rows[0]["key"]), preprocess_slice(image, prep))
+
+
+def test_folder_and_nifti_commands(tmp_path: Path, _dlp) -> None:
+    _write_pairs(tmp_path / "f", ["p1_a", "p1_b", "p2_a", "p2_b"])
+    result = _dlp("dataset", "folder", "--images", str(tmp_path / "f/images"), "--masks",
+                  str(tmp_path / "f/masks"), "--out", str(tmp_path / "fds"), "--size", "16", "20",
+                  "--case-pattern", r"^(p\d)_", "--val", "50", "--class-names", "background,lesion")
+    assert result.returncode == 0, result.stderr
+    manifest = Manifest.load(tmp_path / "fds")
+    assert manifest.shape == [1, 16, 20] and manifest.classes == ["background", "lesion"]
+    assert manifest.splits["train"].cases != manifest.splits["val"].cases
+
+    (tmp_path / "n/img").mkdir(parents=True)
+    (tmp_path / "n/lab").mkdir(parents=True)
+    for name in ("a", "b"):
+        nib.save(nib.Nifti1Image(np.ones((6, 7, 3), np.float32), np.eye(4)),
+                 tmp_path / "n/img" / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(np.zeros((6, 7, 3), np.uint8), np.eye(4)),
+                 tmp_path / "n/lab" / f"{name}.nii.gz")
+    result = _dlp("dataset", "nifti", "--images", str(tmp_path / "n/img"), "--labels",
+                  str(tmp_path / "n/lab"), "--out", str(tmp_path / "nds"), "--axis", "y",
+                  "--size", "0", "--val", "50")
+    assert result.returncode == 0, result.stderr
+    assert Manifest.load(tmp_path / "nds").shape == [1, 3, 6]
+    strict = _dlp("dataset", "nifti", "--images", str(tmp_path / "n/img"), "--labels",
+                  str(tmp_path / "f/masks"), "--out", str(tmp_path / "bad"), "--strict")
+    assert strict.returncode == 1 and "no label volume named a" in strict.stderr

@@ -189,3 +189,20 @@ def test_one_database_open_twice_shares_the_environment(tmp_path: Path) -> None:
     second.close()
     with DatumDB(tmp_path / "db") as third:
         assert len(third) == 1
+
+
+def test_background_commits_keep_order_and_report_failures(tmp_path: Path) -> None:
+    arrays = [np.full((1, 32, 32), i, np.uint16) for i in range(30)]
+    with DatumWriter(tmp_path / "db", map_size=32 << 10, batch_bytes=10_000,
+                     background=True) as writer:
+        for array in arrays:
+            writer.append(array)
+    with DatumDB(tmp_path / "db") as db:
+        assert [int(a[0, 0, 0]) for _, a, _ in db] == list(range(30))
+
+    writer = DatumWriter(tmp_path / "db2", batch_bytes=1, background=True)
+    writer.put_bytes("000000000", b"\x08\x01")
+    writer._env.close()  # the disk vanished under the writer, say
+    with pytest.raises((DatumError, lmdb.Error)):
+        writer.put_bytes("000000001", b"\x08\x01")
+        writer.flush()

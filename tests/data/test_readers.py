@@ -61,9 +61,44 @@ def test_multi_frame_and_compressed_variants_decode_to_the_same_pixels() -> None
     reference = read_image(get_testdata_file("emri_small.dcm"))
     assert reference.array.shape == (10, 64, 64) and reference.meta["frames"] == 10
     assert reference.spacing[0] == pytest.approx(1.2)  # SpacingBetweenSlices
-    for variant in ("emri_small_RLE.dcm", "emri_small_big_endian.dcm"):
+    for variant in ("emri_small_RLE.dcm", "emri_small_big_endian.dcm",
+                    "emri_small_jpeg_ls_lossless.dcm", "emri_small_jpeg_2k_lossless.dcm"):
         np.testing.assert_array_equal(read_image(get_testdata_file(variant)).array,
                                       reference.array)
+
+
+def test_enhanced_functional_groups_give_spacing_positions_and_rescale(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(get_testdata_file("emri_small.dcm"))
+    for keyword in ("SpacingBetweenSlices", "PixelSpacing", "ImagePositionPatient"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    measures = Dataset()
+    measures.PixelSpacing = [0.5, 0.75]
+    measures.SliceThickness = 3.0
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    transform = Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept = 2, -10
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    shared.PixelValueTransformationSequence = Sequence([transform])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for index in range(10):
+        position = Dataset()
+        position.ImagePositionPatient = [-5.0, 7.0, 20.0 + 2.5 * index]
+        frame = Dataset()
+        frame.PlanePositionSequence = Sequence([position])
+        frames.append(frame)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    volume = read_image(_save(ds, tmp_path / "enhanced.dcm"))
+    assert volume.spacing == pytest.approx((2.5, 0.5, 0.75))
+    np.testing.assert_allclose(volume.affine @ [0, 0, 3, 1], [-5.0, 7.0, 27.5, 1])
+    np.testing.assert_array_equal(volume.array, _raw("emri_small.dcm") * 2.0 - 10)
 
 
 def test_monochrome1_is_inverted_so_bright_means_high(tmp_path: Path) -> None:
@@ -259,3 +294,23 @@ def test_multipage_tiff_and_palette_masks(tmp_path: Path) -> None:
     palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
     palette.save(tmp_path / "mask.png")
     np.testing.assert_array_equal(read_image(tmp_path / "mask.png").array[0], [[0, 1], [2, 1]])
+
+
+def test_fast_slice_reader_agrees_with_the_full_reader(small_phantom, tmp_path: Path) -> None:
+    from dlp.data.readers.dicom import read_dicom_slice
+
+    files = [get_testdata_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "MR2_UNCI.dcm")]
+    files += sorted((small_phantom.images_dir / "challenge_training" / "SC-N-2").iterdir())[:2]
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    files.append(_save(ds, tmp_path / "ct_mono1.dcm"))
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.BitsStored = 12  # signed 12-bit in 16: the unused high bits must be sign-extended
+    ds.HighBit = 11
+    files.append(_save(ds, tmp_path / "mr12.dcm"))
+    for path in files:
+        full = DicomReader().read(Path(path))[0].array[0]
+        np.testing.assert_array_equal(read_dicom_slice(Path(path)), full, err_msg=str(path))
+        reference = pydicom.dcmread(path).pixel_array.astype(np.float32)
+        if "mono1" not in str(path) and "UNCI" not in str(path) and "CT_small" not in str(path):
+            np.testing.assert_array_equal(read_dicom_slice(Path(path)), reference)

@@ -23,8 +23,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_matches_the_library_and_reports_bad_files(session, trained_model, tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
+    inputs = tmp_path / "in" / trained_model.val_case_dir.name  # the case names its contours
+    inputs.mkdir(parents=True)
     for path in trained_model.val_images[:2]:
         (inputs / path.name).write_bytes(path.read_bytes())
     (inputs / "corrupt.dcm").write_bytes(b"not dicom at all")
@@ -50,13 +50,25 @@ def test_cli_matches_the_library_and_reports_bad_files(session, trained_model, t
     assert (tmp_path / "cli" / "evaluation.csv").is_file()
 
 
-def test_cli_bad_model_is_one_line(trained_model, tmp_path) -> None:
+def test_cli_bad_model_is_one_line(trained_model, tmp_path, capsys) -> None:
+    from dlp.cli import main
+
     bad = tmp_path / "deploy.prototxt"
     bad.write_text('layer { name: "x" type: "Input" top: "data" input_param { shape { dim: 1 '
                    "dim: 1 dim: 8 } }\n")
-    result = _cli("--model", str(bad), "--weights", str(trained_model.weights),
-                  str(trained_model.val_images[0]), "--out", str(tmp_path / "o"))
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
+    code = main(["deploy", "--model", str(bad), "--weights", str(trained_model.weights),
+                 str(trained_model.val_images[0]), "--out", str(tmp_path / "o")])
+    assert code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dlp deploy: error: ")
     assert "deploy.prototxt" in lines[0]
+
+
+def test_cli_missing_input_is_named(trained_model, tmp_path, capsys) -> None:
+    from dlp.cli import main
+
+    code = main(["deploy", "--model", str(trained_model.deploy_net), "--weights",
+                 str(trained_model.weights), str(tmp_path / "nope.dcm"), "--out",
+                 str(tmp_path / "o")])
+    assert code == 1
+    assert "nope.dcm: no such file or folder" in capsys.readouterr().err

@@ -184,3 +184,23 @@ def test_spread_keys_samples_across_the_whole_database() -> None:
     assert spread_keys(keys, 3) == ["000000000", "000000050", "000000099"]
     assert spread_keys(keys[:2], 8) == keys[:2]
     assert spread_keys(keys, 0) == []
+
+
+def test_the_form_follows_a_project_switch_and_offers_the_demo_phantom(
+    qtbot, data_tab, phantom, tmp_path
+) -> None:
+    from dlp.demo import build_demo_content, ensure_demo_project
+
+    fill_form(data_tab, phantom.images_dir, phantom.contours_dir, name="first-project")
+    build_and_wait(qtbot, data_tab)
+    demo = ensure_demo_project(tmp_path / "demo")
+    build_demo_content(demo, cases=2, slices=2, size=64)
+    data_tab.qt_project.set_project(demo)
+    form = data_tab.form
+    assert form.images_field.text() == str(demo.root / "sources/sunnybrook-phantom/images")
+    assert form.classes_combo.currentText() == "endo,epi"
+    assert [data_tab.browser.table.item(r, 0).text()
+            for r in range(data_tab.browser.table.rowCount())] == ["sunnybrook-phantom"]
+    build_and_wait(qtbot, data_tab)
+    assert form.status_label.text().startswith("Built "), form.status_label.text()
+    assert len(data_tab.browser.selected_entry().manifest.classes) == 3  # bg, LV, myocardium

@@ -212,3 +212,34 @@ def test_node_dropped_onto_an_edge_is_inserted(qtbot, module) -> None:
     module.undo_stack.undo()
     assert module.doc.find("relu1") is None
     assert list(module.doc.layer_view(conv).bottom) == ["data"]
+
+
+def test_moving_a_free_node_onto_an_edge_inserts_it(qtbot, module) -> None:
+    data = palette_drop(module, "Input", 0, 0)
+    conv = palette_drop(module, "Convolution", 0, 400)
+    connect_by_drag(module, data, 0, conv, 0)
+    bn = palette_drop(module, "BatchNorm", 400, 200)
+    item = module.scene.node_item(bn)
+    module.scene.select_nodes([bn])
+    middle = module.scene.edge_items()[0].path().pointAtPercent(0.5)
+    grab = item.mapToScene(item.body_rect().center())
+    module.view.centerOn((grab + middle) / 2)
+    drag_mouse(module.view, grab, middle, steps=6)
+    assert list(module.doc.layer_view(bn).bottom) == ["data"]
+    assert list(module.doc.layer_view(conv).bottom) == ["bn1"]
+    assert module.undo_stack.undoText().startswith("Insert 'bn1' into data")
+    module.undo_stack.undo()  # the move and the insertion are one step
+    assert list(module.doc.layer_view(conv).bottom) == ["data"]
+    assert module.doc.position(bn) == pytest.approx((400, 200 - 12), abs=1)
+
+
+def test_with_nothing_selected_the_panel_edits_the_net(qtbot, module) -> None:
+    palette_drop(module, "Input", 0, 0)
+    module.scene.clearSelection()
+    assert module.layer_editor.showing_net
+    type_into(qtbot, module.layer_editor.fields["name"], "my-unet")
+    assert module.doc.to_net().name == "my-unet"
+    assert module.undo_stack.undoText() == "Set name of the net"
+    module.undo_stack.undo()
+    assert module.doc.to_net().name == ""
+    assert module.layer_editor.fields["name"].text() == ""

@@ -184,3 +184,15 @@ def test_project_save_keeps_net_and_layout(qtbot, module, project_dir: Path) -> 
     assert reopened.doc.to_net() == module.doc.to_net()
     assert reopened.doc.position(reopened.doc.find("conv1")) == (777.0, 55.0)
     assert not reopened.is_modified()
+
+
+def test_follows_the_project_net_written_elsewhere_unless_edited(qtbot, module) -> None:
+    net_path = Path(module.qt_project.net_path)
+    write_net(read_net(FCN8S), net_path)
+    module.qt_project.notify_net_changed()
+    assert module.doc.to_net() == read_net(FCN8S) and not module.is_modified()
+    module.editor.drop_layer_type("Dropout", QPointF(0, 0))
+    lenet, _solver = __import__("dlp.net.library", fromlist=["load_entry"]).load_entry("lenet")
+    write_net(lenet, net_path)
+    module.qt_project.notify_net_changed()
+    assert module.doc.find("drop1") is not None  # the user's unsaved edit is kept

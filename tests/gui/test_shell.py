@@ -374,3 +374,13 @@ def test_about_and_documentation(make_main_window, note_tabs, monkeypatch) -> No
     window.docs_action.trigger()
     assert "DLP 0.1.0" in shown[0]
     assert opened[0].toLocalFile().endswith("README.md")
+
+
+def test_undo_names_the_command_in_the_menu_but_stays_short_in_the_toolbar(
+    make_main_window, note_tabs
+) -> None:
+    window: MainWindow = make_main_window()
+    window.show_module("Net")
+    window.modules["Net"].edit("x")
+    assert window.undo_action.text() == "&Undo set text to 'x'"
+    assert window.undo_action.iconText() == "Undo"

@@ -28,20 +28,34 @@ TINY = {"cases": 2, "slices": 2, "size": 64}
 
 
 def test_first_start_without_recent_project_opens_the_demo(isolated_user_config) -> None:
-    project, is_demo = choose_startup_project(None, False, RecentProjects())
-    assert is_demo
-    assert project.root == demo_dir().resolve()
-    assert project.name == "DLP demo"
+    startup = choose_startup_project(None, False, RecentProjects())
+    assert startup.is_demo and startup.warning is None
+    assert startup.project.root == demo_dir().resolve()
+    assert startup.project.name == "DLP demo"
 
 
 def test_next_start_reopens_the_last_project(tmp_path: Path) -> None:
     recent = RecentProjects()
     last = Project.create(tmp_path / "last")
     recent.add(last.root)
-    project, is_demo = choose_startup_project(None, False, recent)
-    assert (project.root, is_demo) == (last.root, False)
-    explicit, _ = choose_startup_project(tmp_path / "fresh", False, recent)
-    assert Project.is_project(tmp_path / "fresh") and explicit.root == (tmp_path / "fresh")
+    startup = choose_startup_project(None, False, recent)
+    assert (startup.project.root, startup.is_demo) == (last.root, False)
+    explicit = choose_startup_project(tmp_path / "fresh", False, recent)
+    assert Project.is_project(tmp_path / "fresh")
+    assert explicit.project.root == tmp_path / "fresh"
+
+
+def test_a_recent_project_that_broke_falls_back_to_the_demo_with_a_warning(
+    tmp_path: Path
+) -> None:
+    recent = RecentProjects()
+    last = Project.create(tmp_path / "last")
+    recent.add(last.root)
+    (last.root / "dlp-project.json").write_text("{")
+    startup = choose_startup_project(None, False, recent)
+    assert startup.is_demo
+    assert "could not be opened" in startup.warning and "invalid JSON" in startup.warning
+    assert recent.list() == []
 
 
 def test_demo_content_is_a_dataset_a_net_reading_it_and_a_solver(tmp_path: Path) -> None:

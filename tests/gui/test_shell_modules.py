@@ -28,7 +28,7 @@ def test_all_four_tabs_are_real_modules_and_enabled(make_main_window) -> None:
 
 
 def test_edit_menu_follows_the_net_tabs_undo_stack(make_main_window) -> None:
-    window: MainWindow = make_main_window()
+    window: MainWindow = make_main_window(modules=("Data", "Net"))
     window.show_module("Net")
     stack = window._undo_stack_of(window.modules["Net"])
     assert isinstance(stack, QUndoStack)
@@ -42,3 +42,36 @@ def test_switching_projects_reaches_every_tab(make_main_window, tmp_path) -> Non
     assert window.open_project(other.root)
     for name, module in window.modules.items():
         assert module.qt_project.root == other.root, name
+
+
+def test_the_demo_opens_in_every_tab_once_built(make_main_window, qtbot) -> None:
+    from dlp.demo import ensure_demo_project
+
+    window: MainWindow = make_main_window(ensure_demo_project(), modules=("Data", "Net"))
+    window.build_demo_content_if_needed(cases=2, slices=2, size=64)
+    qtbot.waitUntil(lambda: window._demo_worker is None, timeout=60000)
+    net_tab = window.modules["Net"]
+    qtbot.waitUntil(lambda: len(net_tab.doc.to_net().layer) > 0, timeout=10000)
+    data_layers = [layer for layer in net_tab.doc.to_net().layer if layer.type == "Data"]
+    assert data_layers and all("sunnybrook-phantom" in layer.data_param.source
+                               for layer in data_layers)
+    assert not net_tab.is_modified()
+
+
+def test_an_unsaved_net_edit_survives_a_crash(make_main_window, monkeypatch, project_dir) -> None:
+    """Autosave → crash → next start → recovery, with the real Net tab."""
+    from PyQt5.QtWidgets import QMessageBox
+
+    window: MainWindow = make_main_window(modules=("Net",))
+    window.start_session()
+    net_tab = window.modules["Net"]
+    assert net_tab.editor.add_layer("Input", (0.0, 0.0)) is not None
+    assert net_tab.is_modified()
+    assert window.autosave_now() == ["Net"]
+    window._session_started = False  # "crash": the session is never ended
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.Yes))
+    second: MainWindow = make_main_window(Project.open(project_dir), modules=("Net",))
+    second.start_session()
+    recovered = second.modules["Net"].doc.to_net()
+    assert [layer.type for layer in recovered.layer] == ["Input"]
+    assert (project_dir / "nets" / "train_val.prototxt").is_file()

@@ -121,10 +121,25 @@ def test_info_reports_shape_errors_once_each_and_fails(tmp_path: Path) -> None:
     result = run_cli("info", str(write(tmp_path / "bad.prototxt", bad)))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[0] == (
-        "error: layer 'score' (Convolution): kernel extent 99 is larger than the padded "
-        "input (8) along spatial axis 0")
+    net_file = tmp_path / "bad.prototxt"
+    assert result.stderr.splitlines() == [
+        f"error: {net_file}:9: layer 'score' (Convolution): kernel extent 99 is larger than "
+        "the padded input (8) along spatial axis 0"]
     assert "ERROR (see below)" in result.stdout
+
+
+def test_info_also_reports_structural_problems(tmp_path: Path, capsys) -> None:
+    twice = DEPLOY + ('layer { name: "again" type: "Sigmoid" bottom: "data" top: "pool1" }\n'
+                      'layer { name: "extra" type: "ReLU" bottom: "data" top: "e" '
+                      'pooling_param { pool: AVE } }\n')
+    net = write(tmp_path / "twice.prototxt", twice)
+    assert main(["net", "info", str(net)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"error: {net}:11: layer 'again' (Sigmoid): top 'pool1' is already "
+                      "produced by layer 'pool1'; a blob may be rewritten only in-place "
+                      "(as bottom 0 and top 0 of one layer)")
+    assert err[1] == (f"warning: {net}:12: layer 'extra' (ReLU): pooling_param is ignored by "
+                      "ReLU layers (it reads relu_param)")
 
 
 def test_bad_files_and_options_give_one_line_errors(tmp_path: Path, capsys) -> None:
@@ -157,7 +172,7 @@ def test_deploy_in_a_subprocess_with_input_shape_and_a_failure(tmp_path: Path) -
     out = tmp_path / "deploy.prototxt"
     failed = run_cli("deploy", str(net), "-o", str(out))
     assert failed.returncode == 1 and not out.exists()
-    assert "cannot tell the shape of input 'data'" in failed.stderr
+    assert f"dlp net: error: {net}: cannot tell the shape of input 'data'" in failed.stderr
     assert "Traceback" not in failed.stderr
     ok = run_cli("deploy", str(net), "-o", str(out), "--input-shape", "1,1,20,20")
     assert ok.returncode == 0, ok.stderr

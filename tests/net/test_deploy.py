@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from dlp.data.lmdb_io import DatumWriter
 from dlp.net.deploy import DeployError, derive_deploy_net
-from dlp.net.prototxt import net_to_text, parse_net_text
+from dlp.net.prototxt import net_to_text, parse_net_text, read_net
 from dlp.net.shapes import infer_shapes
 from dlp.net.validate import validate_net
 
@@ -133,6 +134,43 @@ def test_digits_stages_are_honoured_and_an_existing_prob_is_not_doubled() -> Non
     assert list(deploy.layer[0].input_param.shape[0].dim) == [1, 3, 8, 8]
 
 
+def test_a_loss_excluded_from_the_deploy_stage_still_adds_prob() -> None:
+    text = """
+    layer { name: "data" type: "Input" top: "data" top: "label"
+            input_param { shape { dim: 2 dim: 3 } shape { dim: 2 } } }
+    layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
+            inner_product_param { num_output: 5 } }
+    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label"
+            exclude { stage: "deploy" } }
+    """
+    deploy = derive_deploy_net(parse_net_text(text))
+    assert [(layer.name, layer.type) for layer in deploy.layer] == [
+        ("data", "Input"), ("fc", "InnerProduct"), ("prob", "Softmax")]
+
+
+NETLIB = Path(__file__).resolve().parents[2] / "netlib"
+
+
+NETLIB_ENTRIES = sorted(path.parent.name for path in NETLIB.glob("*/train_val.prototxt"))
+
+
+@pytest.mark.parametrize("entry", NETLIB_ENTRIES)
+def test_every_netlib_net_shapes_and_derives_a_deploy_net(entry: str) -> None:
+    folder = NETLIB / entry
+    sample = tuple(json.loads((folder / "meta.json").read_text(encoding="utf-8"))["input"])
+    net = read_net(folder / "train_val.prototxt")
+    for phase in ("TRAIN", "TEST"):
+        assert [i for i in validate_net(net, phase) if i.severity == "error"] == []
+        result = infer_shapes(net, phase, data_shape=sample)
+        assert result.errors == [], result.errors[0].error
+        assert result.total_params > 0 and result.total_flops > 0
+    deploy = derive_deploy_net(net, (1, *sample))
+    shapes = infer_shapes(deploy)
+    assert shapes.errors == []
+    assert deploy.layer[-1].name == "prob"
+    assert shapes.blobs["prob"][0] == 1
+
+
 def test_layers_that_only_prepare_labels_are_dropped() -> None:
     text = """
     layer { name: "in" type: "Input" top: "data" top: "label"
@@ -158,3 +196,16 @@ def test_a_net_with_nothing_to_run_after_removal_is_an_error() -> None:
         derive_deploy_net(parse_net_text(text))
     with pytest.raises(DeployError, match="'data' are read but no layer produces them"):
         derive_deploy_net(parse_net_text(BODY))
+
+
+def test_legacy_net_inputs_become_input_layers() -> None:
+    text = ('input: "data" input_dim: 8 input_dim: 3 input_dim: 10 input_dim: 10\n'
+            'input: "label" input_dim: 8 input_dim: 1 input_dim: 1 input_dim: 1\n'
+            'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" '
+            'inner_product_param { num_output: 4 } }\n'
+            'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" }')
+    deploy = derive_deploy_net(parse_net_text(text, upgrade=False))
+    assert not deploy.input and not deploy.input_dim
+    assert [(layer.name, layer.type) for layer in deploy.layer] == [
+        ("data", "Input"), ("fc", "InnerProduct"), ("prob", "Softmax")]
+    assert list(deploy.layer[0].input_param.shape[0].dim) == [1, 3, 10, 10]

@@ -132,7 +132,8 @@ def test_errors_do_not_stop_inference_and_point_at_the_first_culprit() -> None:
     assert result.layer("later").error.endswith("(fix layer 'bad' first)")
     assert result.layer("branch").tops == {"b": (1, 3, 4, 4)}
     assert "unknown bottom blob 'ghost'" in result.layer("nowhere").error
-    assert "unknown layer type 'Mystery'" in result.layer("odd").error
+    assert result.layer("odd").error.startswith(
+        "layer 'odd' (Mystery): unknown layer type 'Mystery'")
     assert [info.name for info in result.root_errors] == ["bad", "nowhere", "odd"]
     assert "y" not in result.blobs and result.blobs["b"] == (1, 3, 4, 4)
 
@@ -157,6 +158,18 @@ def test_input_overrides_and_legacy_inputs() -> None:
     assert infer_shapes(shaped).blobs["data"] == (1, 2)
     unshaped = infer_shapes(parse_net_text('input: "data"', upgrade=False))
     assert "no input_shape or input_dim" in unshaped.layers[0].error
+
+
+def test_a_python_data_layer_takes_the_given_shapes() -> None:
+    net = parse_net_text(
+        'layer { name: "feed" type: "Python" top: "data" top: "label" '
+        'python_param { module: "my_feed" layer: "Feed" } }\n'
+        'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" '
+        'inner_product_param { num_output: 3 } }')
+    unknown = infer_shapes(net)
+    assert "known only when its code runs" in unknown.layer("feed").error
+    given = infer_shapes(net, input_shapes={"data": (2, 5), "label": (2,)})
+    assert given.errors == [] and given.blobs["fc"] == (2, 3)
 
 
 def test_a_3d_segmentation_net_with_dice() -> None:
@@ -219,3 +232,27 @@ def test_wrong_counts_and_bad_rules_are_layer_errors() -> None:
     assert result.layer("crop").error == "layer 'crop' (Crop): takes 2 bottom(s), got 1"
     assert "not both" in result.layer("r").error
     assert [info.name for info in result.layers] == ["in", "crop", "r"]
+
+
+def test_shape_inference_never_loads_torch(tmp_path: Path) -> None:
+    """The editor's shape inference must not pay for torch, even when it reads an LMDB."""
+    import subprocess
+    import sys
+
+    write_lmdb(tmp_path / "db", (1, 4, 4))
+    code = (
+        "import sys\n"
+        "from dlp.net.prototxt import parse_net_text\n"
+        "from dlp.net.shapes import infer_shapes\n"
+        "from dlp.net.deploy import derive_deploy_net\n"
+        "from dlp.net.validate import validate_net\n"
+        f"net = parse_net_text('layer {{ name: \"d\" type: \"Data\" top: \"data\" "
+        f"data_param {{ source: \"{tmp_path / 'db'}\" batch_size: 2 }} }} "
+        "layer { name: \"r\" type: \"ReLU\" bottom: \"data\" top: \"r\" }')\n"
+        "assert infer_shapes(net).blobs['r'] == (2, 1, 4, 4)\n"
+        "validate_net(net); derive_deploy_net(net)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -103,9 +103,29 @@ def test_file_readers_the_engine_cannot_run_are_marked() -> None:
                        'image_data_param { batch_size: 2 new_height: 5 new_width: 6 }')
     spec = get_spec("ImageData")
     assert spec.source_shapes(image, {"data": (3, 10, 10)}) == [(2, 3, 5, 6), (2,)]
-    with pytest.raises(ShapeError, match="give the data shape"):
+    with pytest.raises(ShapeError, match=r"image_data_param\.source is empty"):
         spec.output_shapes(image, [])
     hdf5 = make_layer('name: "h" type: "HDF5Data" top: "data" top: "target" '
                       'hdf5_data_param { batch_size: 3 }')
     assert get_spec("HDF5Data").source_shapes(hdf5, {"data": (2, 4), "target": (1,)}) == [
         (3, 2, 4), (3, 1)]
+
+
+def test_image_data_reads_the_first_listed_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    Image.new("L", (7, 5)).save(tmp_path / "images" / "a b.png")
+    (tmp_path / "list.txt").write_text("a b.png 3\nother.png 1\n", encoding="utf-8")
+    spec = get_spec("ImageData")
+    layer = make_layer(f'name: "img" type: "ImageData" top: "data" top: "label" '
+                       f'image_data_param {{ source: "{tmp_path / "list.txt"}" batch_size: 2 '
+                       f'root_folder: "{tmp_path / "images"}/" }}')
+    assert spec.output_shapes(layer, []) == [(2, 3, 5, 7), (2,)]
+    layer.image_data_param.is_color = False
+    layer.image_data_param.new_height = 4
+    layer.image_data_param.new_width = 6
+    assert spec.output_shapes(layer, []) == [(2, 1, 4, 6), (2,)]
+    layer.image_data_param.root_folder = str(tmp_path) + "/"
+    with pytest.raises(ShapeError, match="cannot read the first image"):
+        spec.output_shapes(layer, [])

@@ -150,6 +150,14 @@ def test_pooling_rounds_up_and_drops_a_last_window_starting_in_the_padding(
     assert shapes(pool(param), (2, 3, size, size)) == [(2, 3, expected, expected)]
 
 
+def test_pooling_window_rule_applies_to_every_axis_once_any_axis_is_padded() -> None:
+    # height unpadded: ceil((5 - 1) / 3) + 1 = 3, but window 3 starts at 6 >= 5 + 0
+    # width padded 1: ceil((6 + 2 - 2) / 3) + 1 = 3, window 3 starts at 6 < 6 + 1
+    text = pool("kernel_h: 1 kernel_w: 2 stride: 3 pad_h: 0 pad_w: 1")
+    assert shapes(text, (1, 1, 5, 6)) == [(1, 1, 2, 3)]
+    assert shapes(pool("kernel_h: 1 kernel_w: 2 stride: 3"), (1, 1, 5, 6)) == [(1, 1, 3, 3)]
+
+
 def test_pooling_global_and_rectangular() -> None:
     assert shapes(pool("pool: AVE global_pooling: true"), (2, 3, 7, 9)) == [(2, 3, 1, 1)]
     text = pool("kernel_h: 2 kernel_w: 3 stride_h: 2 stride_w: 3")

@@ -74,10 +74,10 @@ def test_wrong_bottom_and_top_counts_come_from_the_specs() -> None:
                     'top: "c1" convolution_param { num_output: 1 kernel_size: 1 } }\n'
                     'layer { name: "silence" type: "Silence" bottom: "data" top: "s" }')
     messages = [i.message for i in errors(text)]
-    assert "layer 'crop' (Crop): Crop takes 2 bottom(s), got 1" in messages
-    assert "layer 'pool' (Pooling): Pooling produces 1 top(s), got 2" in messages
+    assert "layer 'crop' (Crop): takes 2 bottom(s), got 1" in messages
+    assert "layer 'pool' (Pooling): produces 1 top(s), got 2" in messages
     assert any("needs one top per bottom (2), got 1" in m for m in messages)
-    assert any("Silence produces 0 top(s), got 1" in m for m in messages)
+    assert "layer 'silence' (Silence): produces 0 top(s), got 1" in messages
 
 
 def test_loss_layers_may_omit_their_top_like_caffes_auto_top_blobs() -> None:
@@ -142,6 +142,11 @@ def test_warnings_ignored_params_no_loss_unsupported_types() -> None:
     assert any("no loss layer in phase TRAIN" in m for m in messages)
     assert any("DLP's engine cannot run ImageData" in m for m in messages)
     assert not any("no loss" in m for m in [i.message for i in warnings(text, "TEST")])
+    python = INPUT + ('layer { name: "py" type: "Python" bottom: "data" top: "p" '
+                      'python_param { module: "mylayers" layer: "Dice" } }')
+    assert ("layer 'py' (Python): runs Python code from module 'mylayers'; DLP refuses it "
+            "unless Python layers are enabled for the project") in [
+                i.message for i in warnings(python, "TEST")]
 
 
 def test_check_net_raises_one_error_listing_every_problem() -> None:

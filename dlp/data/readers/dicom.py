@@ -42,8 +42,9 @@ def _functional_group(ds, frame: int | None, sequence: str, attribute: str) -> A
     if "SharedFunctionalGroupsSequence" in ds and len(ds.SharedFunctionalGroupsSequence):
         groups.append(ds.SharedFunctionalGroupsSequence[0])
     for group in groups:
-        if sequence in group and len(group[sequence]) and attribute in group[sequence][0]:
-            return group[sequence][0][attribute].value
+        items = group.get(sequence)
+        if items and attribute in items[0]:
+            return items[0].get(attribute)
     return None
 
 
@@ -64,8 +65,44 @@ def _decoder_hint(syntax_name: str) -> str:
     return "python-gdcm (pip install python-gdcm)"
 
 
+_NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+
+
+def _native_pixels(ds, syntax: object) -> np.ndarray | None:
+    """Single-frame grayscale little-endian uncompressed pixels, straight from the bytes.
+
+    pydicom's general decoder costs about as much as parsing the file; this common
+    case needs only a reshape (and the same unused-bit correction pydicom applies).
+    Returns None for anything else, which then goes through ``ds.pixel_array``.
+    """
+    if str(syntax) not in _NATIVE_LITTLE_ENDIAN or "PixelData" not in ds:
+        return None
+    if int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.get("NumberOfFrames") or 1) != 1:
+        return None
+    allocated = int(ds.get("BitsAllocated") or 0)
+    stored = int(ds.get("BitsStored") or allocated)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    if allocated not in (8, 16) or not 1 <= stored <= allocated:
+        return None
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    raw = ds.PixelData
+    count = rows * columns
+    if not isinstance(raw, bytes) or len(raw) < count * allocated // 8:
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    pixels = np.frombuffer(raw, dtype=dtype, count=count).reshape(rows, columns)
+    if stored < allocated:
+        shift = allocated - stored
+        # unused high bits carry no pixel data: zero them, or sign-extend signed values
+        pixels = (pixels << shift) >> shift if signed else pixels & ((1 << stored) - 1)
+    return pixels
+
+
 def _decode_pixels(ds, path: Path) -> np.ndarray:
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    native = _native_pixels(ds, syntax)
+    if native is not None:
+        return native
     try:
         return ds.pixel_array
     except (NotImplementedError, RuntimeError, ValueError, AttributeError) as exc:
@@ -235,6 +272,43 @@ def dataset_to_volume(ds, path: Path) -> ImageVolume:
         format="dicom",
         meta=meta,
     )
+
+
+def read_dicom_slice(path: Path) -> np.ndarray:
+    """The (H, W) real-valued pixels of a single-frame grayscale DICOM file, fast.
+
+    The same rescale and MONOCHROME1 handling as :class:`DicomReader`, without the
+    geometry and metadata a full :class:`ImageVolume` collects (the dataset builder
+    reads thousands of slices and needs only their pixels).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ds = read_dicom_dataset(path)
+        if int(ds.get("NumberOfFrames") or 1) != 1 or int(ds.get("SamplesPerPixel", 1)) != 1:
+            return DicomReader().read(path)[0].array[0]
+        if "PixelData" not in ds:
+            raise ImageReadError(path, "DICOM file has no pixel data (not an image)")
+        try:
+            pixels = _decode_pixels(ds, path)
+        except ImageReadError:
+            raise
+        except Exception as exc:
+            raise ImageReadError(
+                path, f"corrupt DICOM pixel data ({type(exc).__name__}: {exc})"
+            ) from exc
+    if pixels.ndim != 2:
+        raise ImageReadError(path, f"decoded pixels have shape {pixels.shape}; expected (H, W)")
+    slope = float(ds.get("RescaleSlope") or 1.0)
+    intercept = float(ds.get("RescaleIntercept") or 0.0)
+    array = pixels.astype(np.float32)
+    if slope != 1.0 or intercept != 0.0:
+        array = array * np.float32(slope) + np.float32(intercept)
+    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        low, high = _stored_range(ds)
+        array = np.float32((low + high) * slope + 2 * intercept) - array
+    return array
 
 
 def read_dicom_dataset(path: Path, *, pixels: bool = True):

@@ -22,11 +22,12 @@ class ReLU(Layer):
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)
         self.negative_slope = float(param.relu_param.negative_slope)
+        self.inplace = False  # set by the net when overwriting the bottom is safe
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
         if self.negative_slope == 0.0:
-            return (F.relu(x),)
-        return (F.leaky_relu(x, self.negative_slope),)
+            return (F.relu(x, inplace=self.inplace),)
+        return (F.leaky_relu(x, self.negative_slope, inplace=self.inplace),)
 
 
 @register_layer("PReLU")
@@ -150,10 +151,11 @@ class Dropout(Layer):
         if not 0.0 <= self.ratio < 1.0:
             raise self.error(f"dropout_ratio must be in [0, 1), got {self.ratio}")
         self.active = ctx.is_train and self.ratio > 0.0
+        self.inplace = False  # set by the net when overwriting the bottom is safe
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
         if self.active:
-            return (F.dropout(x, self.ratio, training=True),)
+            return (F.dropout(x, self.ratio, training=True, inplace=self.inplace),)
         return (x,)
 
 

@@ -2,7 +2,8 @@
 
 Each policy takes the solver parameters, the iteration and Caffe's ``current_step``
 (the step counter stored in ``.solverstate``) and returns ``(rate, current_step)``.
-The formulas are those of Caffe's ``SGDSolver::GetLearningRate``.
+The formulas are those of Caffe's ``SGDSolver::GetLearningRate``.  This module stays
+torch-free: the Train tab previews the schedule with it.
 """
 
 from __future__ import annotations

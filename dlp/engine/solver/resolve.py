@@ -68,7 +68,7 @@ def resolve_path(
     raise InputError(f"{what}: {value!r} not found (looked in {', '.join(tried)})")
 
 
-def _state_of(state: Any, phase: str) -> tuple[tuple[str, ...], int]:
+def _state_of(state: Any) -> tuple[tuple[str, ...], int]:
     if state is None:
         return (), 0
     return tuple(state.stage), int(state.level)
@@ -92,14 +92,9 @@ def check_data_sources(spec: NetSpec, bases: list[tuple[str, Path]], notes: list
     Only layers that survive phase/stage filtering are checked: a missing validation
     LMDB must not stop a run that has no test net.
     """
-    try:
-        active = {layer.name for layer in _filtered(spec).layer}
-    except InputError:
-        raise
-    except Exception:  # a net the filter cannot read is reported when the net is built
-        active = {layer.name for layer in spec.param.layer}
+    active = {layer.name for layer in _filtered(spec).layer}
     net_bases = list(bases)
-    if spec.source not in ("<net_param>",) and Path(spec.source).parent.exists():
+    if Path(spec.source).is_file():
         net_bases.append(("the net file's folder", Path(spec.source).resolve().parent))
     for layer in spec.param.layer:
         if layer.name not in active:
@@ -128,8 +123,7 @@ def _train_net(param: Any, source: str, bases: list[tuple[str, Path]], notes: li
         raise InputError(
             f"{source}: fields {' and '.join(given)} both give a train net; keep exactly one"
         )
-    stages, level = _state_of(param.train_state if param.HasField("train_state") else None,
-                              "TRAIN")
+    stages, level = _state_of(param.train_state if param.HasField("train_state") else None)
     chosen = given[0]
     if chosen in ("train_net_param", "net_param"):
         net = type(getattr(param, chosen))()
@@ -176,7 +170,7 @@ def _test_nets(param: Any, source: str, bases: list[tuple[str, Path]], notes: li
             net.CopyFrom(train.param)
             net_source = train.source
         state = param.test_state[i] if param.test_state else None
-        stages, level = _state_of(state, "TEST")
+        stages, level = _state_of(state)
         nets.append(NetSpec(net, "TEST", stages, level, net_source))
     if nets and param.test_interval <= 0:
         raise InputError(f"{source}: field test_interval must be > 0 when there are test nets")

@@ -282,6 +282,11 @@ class Solver:
                 f"{path}: layer {layer!r} blob #{index} has shape {tuple(got)} but the net "
                 f"expects {tuple(expected)} (rename the layer to train it from scratch)"
             )
+        if not report.matched and report.missing:
+            raise InputError(
+                f"--weights: {path}: no layer name matches net {self.net_name!r} (the file has "
+                f"{', '.join(report.unused[:6]) or 'no weights'}); weights for another net?"
+            )
         self.log.info(f"Copying weights from {path}: {report.summary()}")
         return report
 
@@ -406,6 +411,7 @@ class Solver:
         if resume_from is not None:
             self.log.info(f"Restoring previous solver status from {resume_from}")
             self.restore(resume_from)
+            self.log.event("resume", self.iter, solverstate=str(resume_from))
         self._stop_reason = None
         self.step(param.max_iter - self.iter)
         stopped = self._stop_reason is not None
@@ -419,7 +425,10 @@ class Solver:
             return self._result(self._stop_reason or "stopped")
         if param.display and self.iter % param.display == 0:
             with torch.no_grad():
-                loss = float(self.net.loss(self._train_forward()))
+                final = self.net.loss(self._train_forward()).detach().double().cpu()
+            if self.parallel.world_size > 1:
+                final = self._mean_over_ranks(final)
+            loss = float(final)
             self.smoothed.update(loss, self.iter)
             self.log.line(f"Iteration {self.iter}, loss = {format_number(self.smoothed.value)}",
                           WHERE["solve"])

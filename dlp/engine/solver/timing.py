@@ -75,7 +75,7 @@ def time_net(net: Any, iterations: int, log: Any = None) -> NetTiming:
     blobs = net()
     loss = net.loss(blobs)
     if log is not None:
-        log.info(f"Initial loss: {float(loss):.6g}")
+        log.info(f"Initial loss: {float(loss.detach()):.6g}")
         log.info("Performing Backward")
     if loss.requires_grad:
         loss.backward()

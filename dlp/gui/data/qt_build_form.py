@@ -199,6 +199,7 @@ class QtBuildForm(QWidget):
         self._on_kind_change()
         self._on_intensity_change()
         self._restore_state()
+        qt_project.project_changed.connect(self._restore_state)
 
     # ---- field handlers
 
@@ -270,11 +271,22 @@ class QtBuildForm(QWidget):
         self.axis_combo.setCurrentText(request.axis)
 
     def _restore_state(self) -> None:
+        """The project's last build request; in a fresh demo, its phantom source."""
+        request = BuildRequest()
         saved = self.qt_project.state("Data").get("build_form")
         if isinstance(saved, dict):
             # A form saved by another DLP version: keep the defaults.
             with contextlib.suppress(DLPError, TypeError, ValueError, IndexError):
-                self.set_request(BuildRequest.from_dict(saved))
+                request = BuildRequest.from_dict(saved)
+        else:
+            from dlp.demo import PHANTOM_FOLDER
+
+            phantom = self.qt_project.root / PHANTOM_FOLDER
+            if (phantom / "images").is_dir():
+                request = BuildRequest(images=str(phantom / "images"),
+                                       labels=str(phantom / "contours"),
+                                       name="phantom-endo-epi", classes="endo,epi")
+        self.set_request(request)
 
     # ---- building
 

@@ -36,8 +36,8 @@ from dlp.gui.workers import Worker
 CONFIG_FILE = "config.json"
 
 
-def _segment_job(session, paths, out_dir, truth_dir, on_result, group_series=True,
-                 progress=None, cancel=None):
+def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result,
+                 group_series=True, progress=None, cancel=None):
     """Worker body for dropped paths: collect inputs, then the batch runner (kept results)."""
     from dlp.deploy.batch import run_batch
     from dlp.deploy.inputs import collect_inputs
@@ -47,14 +47,15 @@ def _segment_job(session, paths, out_dir, truth_dir, on_result, group_series=Tru
         raise DLPError("no images found in what was dropped")
     return run_batch(session, items, out_dir or None, ground_truth=truth_dir or None,
                      progress=progress, cancel=cancel, on_result=on_result,
-                     keep_predictions=True)
+                     keep_predictions=True, on_predicted=on_predicted)
 
 
 def _evaluate_job(session, images, truth, out_dir, progress=None, cancel=None):
     from dlp.deploy.batch import run_batch
     from dlp.deploy.inputs import collect_inputs
 
-    items = collect_inputs([images])
+    # Ground truth is per image file (a mask or contour each), so series are not grouped.
+    items = collect_inputs([images], group_series=False)
     if not items:
         raise DLPError(f"{images}: no images found")
     return run_batch(session, items, out_dir, ground_truth=truth, progress=progress,
@@ -67,7 +68,8 @@ class QtDeployModule(QWidget):
     session_changed = pyqtSignal()
     results_shown = pyqtSignal()         # a dropped input's result is on screen
     drop_finished = pyqtSignal(object)   # BatchReport of the last drop
-    _drop_result = pyqtSignal(object)    # ItemResult, from the worker thread
+    _drop_predicted = pyqtSignal(object)  # ItemResult with its prediction, from the worker
+    _drop_result = pyqtSignal(object)     # the same ItemResult once its files are written
 
     def __init__(self, qt_project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,7 +109,7 @@ class QtDeployModule(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(420)
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.viewer)
         right.addWidget(self.tabs)
@@ -118,7 +120,7 @@ class QtDeployModule(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 900])
+        splitter.setSizes([430, 900])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
@@ -128,6 +130,7 @@ class QtDeployModule(QWidget):
         self.config_form.snapshot_chosen.connect(self._on_snapshot_chosen)
         self.drop_zone.paths_dropped.connect(self.segment_paths)
         self.inputs_list.itemClicked.connect(self._on_input_click)
+        self._drop_predicted.connect(self._on_drop_predicted)
         self._drop_result.connect(self._on_drop_result)
         self.measurements.slice_requested.connect(self.viewer.set_slice)
         self.viewer.slice_changed.connect(self._on_slice_change)
@@ -259,6 +262,7 @@ class QtDeployModule(QWidget):
         self._start("load", worker)
 
     def _on_loaded(self, session: Any, config: DeployConfig) -> None:
+        self._workers.pop("load", None)  # loading is over even before the thread ends
         self.session = session
         self._loaded_config = config
         names = ", ".join(session.labels.names)
@@ -273,6 +277,7 @@ class QtDeployModule(QWidget):
             self.segment_paths(paths)
 
     def _on_load_failed(self, message: str, _details: str) -> None:
+        self._workers.pop("load", None)
         self.session = None
         self._pending_paths = []
         self.config_form.set_status("error", message)
@@ -304,7 +309,7 @@ class QtDeployModule(QWidget):
         config = self.config()
         self.message.setText("Segmenting…")
         worker = Worker(_segment_job, self.session, list(paths), config.out_dir,
-                        config.ground_truth, self._drop_result.emit)
+                        config.ground_truth, self._drop_predicted.emit, self._drop_result.emit)
         worker.succeeded.connect(self._on_drop_done)
         worker.failed.connect(lambda msg, _d: self.message.setText(msg))
         worker.progressed.connect(
@@ -312,25 +317,34 @@ class QtDeployModule(QWidget):
         )
         self._start("drop", worker)
 
+    def _on_drop_predicted(self, result: Any) -> None:
+        """Show a prediction at once; its files are still being written."""
+        self._add_input(result, f"✓ {result.item.name}")
+        if self.current is None or self.current in self.results[:-1]:
+            self.show_result(result)
+
     def _on_drop_result(self, result: Any) -> None:
-        self.results.append(result)
-        if result.ok:
-            item = QListWidgetItem(f"✓ {result.item.name}")
-            tips = [str(result.item.path)]
-            if result.prediction is not None:
-                tips += result.prediction.notes
-            if result.files is not None:
-                tips += result.files.warnings
-            item.setToolTip("\n".join(tips))
-        else:
-            item = QListWidgetItem(f"✗ {result.item.name}: {result.error}")
+        if not result.ok:
+            item = self._add_input(result, f"✗ {result.item.name}: {result.error}")
             item.setForeground(QColor("#c62828"))
             item.setToolTip(result.error)
+            return
+        row = next((i for i, r in enumerate(self.results) if r is result), None)
+        if row is None:
+            return
+        tips = [str(result.item.path), *result.prediction.notes] if result.prediction else []
+        if result.files is not None:
+            tips += [f"results: {result.files.folder}", *result.files.warnings]
+        self.inputs_list.item(row).setToolTip("\n".join(tips))
+        if result is self.current and result.files is not None and result.files.warnings:
+            self.message.setText("\n".join(result.files.warnings))
+
+    def _add_input(self, result: Any, text: str) -> QListWidgetItem:
+        self.results.append(result)
+        item = QListWidgetItem(text)
         item.setData(Qt.UserRole, len(self.results) - 1)
         self.inputs_list.addItem(item)
-        if result.ok and (self.current is None or not self.current.ok or
-                          self.current in self.results[:-1]):
-            self.show_result(result)
+        return item
 
     def _on_drop_done(self, report: Any) -> None:
         self.last_drop_report = report

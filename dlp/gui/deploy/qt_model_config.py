@@ -78,7 +78,7 @@ class QtModelConfig(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.deploy_net = QtPathField("Deploy net", "Caffe nets (*.prototxt);;All files (*)")
-        self.derive_box = QCheckBox("Derive from the training net")
+        self.derive_box = QCheckBox("Derive it from the training net")
         self.derive_box.setToolTip("build the deploy net from the training net: its data layers "
                                    "become an input of the dataset's shape, losses are dropped")
         self.train_net = QtPathField("Training net", "Caffe nets (*.prototxt);;All files (*)")
@@ -119,6 +119,7 @@ class QtModelConfig(QWidget):
         status.addWidget(self.engine_button)
         status.addWidget(self.status_dot)
         status.addWidget(self.status_text, 1)
+        self.engine_button.setMinimumWidth(110)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)

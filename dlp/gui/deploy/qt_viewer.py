@@ -31,6 +31,9 @@ LAYOUTS = ("Overlay", "Side by side")
 WINDOW_DEFAULT = "File default"
 WINDOW_AUTO = "Auto (percentiles)"
 WINDOW_FULL = "Full range"
+HINT_EMPTY = "Drop an image to segment it."
+HINT_SHOWN = ("Hover for value, class and probability; wheel zooms, drag pans, "
+              "right-drag sets window/level.")
 
 
 class QtWindowLevelViewBox(pg.ViewBox):
@@ -128,11 +131,13 @@ class QtSegmentationViewer(QWidget):
         self.layout_box.addItems(LAYOUTS)
         self.layout_box.setToolTip("overlay on the image, or image and result side by side")
         self.display_box = QComboBox()
+        self.display_box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.display_box.setToolTip("show the class mask, or one class's probability map")
         self.opacity_slider = QSlider(Qt.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
-        self.opacity_slider.setMaximumWidth(120)
+        self.opacity_slider.setMinimumWidth(90)
+        self.opacity_slider.setMaximumWidth(140)
         self.opacity_slider.setToolTip("overlay opacity")
         self.outline_box = QCheckBox("Outline only")
         self.window_box = QComboBox()
@@ -145,7 +150,7 @@ class QtSegmentationViewer(QWidget):
         self.slice_slider = QSlider(Qt.Horizontal)
         self.slice_slider.setRange(0, 0)
         self.slice_label = QLabel("slice 1 / 1")
-        self.readout = QLabel("Drop an image to segment it.")
+        self.readout = QLabel(HINT_EMPTY)
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.readout.setMinimumWidth(200)
 
@@ -158,16 +163,18 @@ class QtSegmentationViewer(QWidget):
         controls.addWidget(self.opacity_slider)
         controls.addWidget(self.outline_box)
         controls.addStretch(1)
-        controls.addWidget(QLabel("Window"))
-        controls.addWidget(self.window_box)
-        controls.addWidget(self.window_label)
+        second = QHBoxLayout()
+        second.addWidget(self.legend, 1)
+        second.addWidget(QLabel("Window"))
+        second.addWidget(self.window_box)
+        second.addWidget(self.window_label)
         slicer = QHBoxLayout()
         slicer.addWidget(self.slice_label)
         slicer.addWidget(self.slice_slider, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
-        layout.addWidget(self.legend)
+        layout.addLayout(second)
         layout.addWidget(self.graphics, 1)
         layout.addLayout(slicer)
         layout.addWidget(self.readout)
@@ -209,15 +216,23 @@ class QtSegmentationViewer(QWidget):
             self.slice_slider.setRange(0, max(0, self._image.shape[0] - 1))
             self.slice_slider.setValue(min(self._slice, self._image.shape[0] - 1))
         self._slice = self.slice_slider.value()
+        self.readout.setText(HINT_SHOWN)
         self._render()
         if first:
-            self.image_view.autoRange(padding=0.02)
+            self.reset_zoom()
+
+    def reset_zoom(self) -> None:
+        """Fit the whole image (the views are linked, so both follow)."""
+        if self._image is None:
+            return
+        h, w = self._image.shape[1:3]
+        self.result_view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def clear(self) -> None:
         self._image = self._labels = self._probs = None
         for item in (self.image_item, self.result_image_item, self.overlay_item):
             item.clear()
-        self.readout.setText("Drop an image to segment it.")
+        self.readout.setText(HINT_EMPTY)
 
     @property
     def current_slice(self) -> int:

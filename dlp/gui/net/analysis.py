@@ -26,6 +26,7 @@ class NodeReport:
     flops: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    blocked_by: str | None = None  # an upstream layer whose error leaves this one unknown
 
     def shape_text(self) -> str:
         return "  ".join(format_shape(shape) for shape in self.tops.values())
@@ -117,9 +118,17 @@ def analyse(doc: NetDocument, phase: str = "TRAIN",
                 nodes[node_id].warnings
             if problem.message not in bucket:
                 bucket.append(problem.message)
+    _mark_blocked(doc, nodes)
+    blocked_count: dict[str, int] = {}
+    for report in nodes.values():
+        if report.blocked_by:
+            blocked_count[report.blocked_by] = blocked_count.get(report.blocked_by, 0) + 1
     for node_id, report in nodes.items():
         name = doc.layer_view(node_id).name
-        issues += [Issue(node_id, name, "error", msg) for msg in report.errors]
+        more = blocked_count.get(name)
+        suffix = f" (and {more} layer{'s' if more != 1 else ''} after it cannot be checked)" \
+            if more else ""
+        issues += [Issue(node_id, name, "error", msg + suffix) for msg in report.errors]
         issues += [Issue(node_id, name, "warning", msg) for msg in report.warnings]
     for problem in problems:
         if not problem.layer or doc.find(problem.layer) is None:
@@ -137,3 +146,24 @@ def _next_named(doc: NetDocument, active: list[int], start: int, name: str) -> i
         if doc.layer_view(node_id).name == name:
             return node_id
     return None
+
+
+def _mark_blocked(doc: NetDocument, nodes: dict[int, NodeReport]) -> None:
+    """A layer whose error only follows from an upstream error is *blocked*, not wrong:
+    only the root cause is drawn red, the layers after it wait for that fix."""
+    sources: dict[int, list[int]] = {}
+    for link in doc.links():
+        sources.setdefault(link.sink, []).append(link.source)
+    root_of: dict[int, str] = {}  # node → the failing layer it (transitively) waits for
+    for node_id in doc.node_ids():
+        report = nodes[node_id]
+        upstream = [root_of[s] for s in sources.get(node_id, ()) if s in root_of]
+        if report.errors and upstream:
+            report.blocked_by = upstream[0]
+            report.errors = []
+            root_of[node_id] = upstream[0]
+        elif report.errors:
+            root_of[node_id] = doc.layer_view(node_id).name
+        elif upstream and not report.tops:
+            report.blocked_by = upstream[0]
+            root_of[node_id] = upstream[0]

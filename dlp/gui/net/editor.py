@@ -69,6 +69,9 @@ class NetEditor(QObject):
         self.undo_stack = QUndoStack(self)
         self.scene = NetScene(self)
         self.scene.editor = self
+        # Analyse a replaced net before the scene builds it, so every node is drawn once
+        # with its shapes (connected first: observers run in connection order).
+        self.doc.net_reset.connect(self._on_net_reset)
         self.scene.set_document(self.doc)
         self.phase = "TRAIN"
         self.data_shape: tuple[int, ...] | None = None
@@ -80,13 +83,31 @@ class NetEditor(QObject):
         self._analysis_timer.setInterval(150)
         self._analysis_timer.timeout.connect(self.run_analysis)
         self.doc.changed.connect(self._analysis_timer.start)
-        self.doc.net_reset.connect(self._analysis_timer.start)
+        self._analysed: tuple[int, str, Any, Any] | None = None
 
     # -- analysis ------------------------------------------------------------------
-    def run_analysis(self) -> NetAnalysis:
-        """Shapes, parameters, FLOPs and problems of the current net, drawn on the canvas."""
+    def _analysis_key(self) -> tuple[int, str, Any, Any]:
+        return (self.doc.revision, self.phase, self.data_shape, self.base_dir)
+
+    def _on_net_reset(self) -> None:
         self._analysis_timer.stop()
         self.analysis = analyse(self.doc, self.phase, self.data_shape, self.base_dir)
+        self._analysed = self._analysis_key()
+        self.scene.analysis = self.analysis  # the scene builds its nodes from it next
+        QTimer.singleShot(0, self._announce_analysis)
+
+    def _announce_analysis(self) -> None:
+        if self.analysis is not None:
+            self.analysis_ready.emit(self.analysis)
+
+    def run_analysis(self) -> NetAnalysis:
+        """Shapes, parameters, FLOPs and problems of the current net, drawn on the canvas
+        (computed again only when the net, phase or data shape changed)."""
+        self._analysis_timer.stop()
+        if self.analysis is not None and self._analysed == self._analysis_key():
+            return self.analysis
+        self.analysis = analyse(self.doc, self.phase, self.data_shape, self.base_dir)
+        self._analysed = self._analysis_key()
         self.scene.apply_analysis(self.analysis)
         self.analysis_ready.emit(self.analysis)
         return self.analysis
@@ -116,8 +137,6 @@ class NetEditor(QObject):
             layer.bottom.append(bottom)
         min_tops, max_tops = spec.top_count_range(layer)
         top_count = max(min_tops, 1 if max_tops is None or max_tops >= 1 else 0)
-        if spec.category == "Data" and type_name != "Input" and (max_tops or 2) >= 2:
-            top_count = max(top_count, 1)
         in_place = bottom is not None and type_name in IN_PLACE_TYPES
         for i in range(top_count):
             if i == 0 and in_place:

@@ -5,6 +5,7 @@ Items only draw what the scene tells them; they never change the NetDocument.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from PyQt5.QtCore import QPointF, QRectF, Qt
@@ -18,7 +19,6 @@ from PyQt5.QtGui import (
     QPen,
 )
 from PyQt5.QtWidgets import (
-    QGraphicsEllipseItem,
     QGraphicsItem,
     QGraphicsObject,
     QStyleOptionGraphicsItem,
@@ -47,6 +47,7 @@ class NodeLook:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     active: bool = True  # False when the layer does not run in the phase shown
+    blocked_by: str | None = None  # waits for a fix of that upstream layer
     diff: str | None = None  # "added" | "changed" while a comparison is shown
 
 
@@ -56,51 +57,57 @@ _SMALL_FONT = style.font(7.5)
 _NAME_METRICS = QFontMetricsF(_NAME_FONT)
 
 
+_TITLE_METRICS = QFontMetricsF(_TITLE_FONT)
+# Below this zoom level nodes are drawn as plain cards: text would be unreadable anyway,
+# and a fitted 1,000-layer net stays fast to paint.
+DETAIL_SCALE = 0.35
+
+
 def node_size(look: NodeLook) -> tuple[float, float]:
     """Width and height of a node; shape and statistics lines are always reserved so the
     layout stays tidy when the analysis arrives."""
-    width = max(style.NODE_WIDTH, _NAME_METRICS.horizontalAdvance(look.name) + 24)
-    if look.in_place:
-        title = QFontMetricsF(_TITLE_FONT).horizontalAdvance(f"{look.type}  ·  {look.name}")
+    return _node_size(look.name, look.type, look.in_place, bool(look.key_params))
+
+
+@functools.lru_cache(maxsize=8192)
+def _node_size(name: str, type_name: str, in_place: bool, has_key: bool) -> tuple[float, float]:
+    # Short names always fit the standard width; measuring text is slow in bulk.
+    fits = len(name) <= 16
+    width = style.NODE_WIDTH if fits else max(style.NODE_WIDTH,
+                                              _NAME_METRICS.horizontalAdvance(name) + 24)
+    if in_place:
+        title = _TITLE_METRICS.horizontalAdvance(f"{type_name}  ·  {name}")
         return max(width, title + 40), style.NODE_HEADER
-    lines = 3 + bool(look.key_params)
+    lines = 3 + has_key
     return width, style.NODE_HEADER + lines * style.NODE_LINE + 8
 
 
-class PortItem(QGraphicsEllipseItem):
-    """A bottom (input, on the node's upper edge) or top (output, lower edge) connector."""
+@functools.lru_cache(maxsize=64)
+def _port_look(category: str | None, hover: bool) -> tuple[QBrush, QPen]:
+    color = style.category_color(category)
+    return QBrush(color if hover else QColor("#FFFFFF")), QPen(color.darker(110), 1.6)
 
-    def __init__(self, node: NodeItem, kind: str, index: int) -> None:
-        r = style.PORT_RADIUS
-        super().__init__(-r, -r, 2 * r, 2 * r, node)
-        self.node = node
-        self.kind = kind
-        self.index = index
-        self.setAcceptHoverEvents(True)
-        self.setZValue(2)
-        self._set_hover(False)
+
+class PortItem:
+    """A bottom (input, on the node's upper edge) or top (output, lower edge) connector.
+
+    Not a graphics item of its own: the node draws its ports and finds the one under the
+    mouse, which keeps a 1,000-layer scene light (thousands fewer items to build).
+    """
+
+    __slots__ = ("index", "kind", "node", "pos")
+
+    def __init__(self, node: NodeItem, kind: str, index: int, pos: QPointF) -> None:
+        self.node, self.kind, self.index, self.pos = node, kind, index, pos
 
     @property
     def node_id(self) -> int:
         return self.node.node_id
 
-    def _set_hover(self, hover: bool) -> None:
-        color = style.category_color(self.node.look.category)
-        self.setBrush(QBrush(color if hover else QColor("#FFFFFF")))
-        self.setPen(QPen(color.darker(110), 1.6))
-        scale = 1.35 if hover else 1.0
-        self.setScale(scale)
+    def scenePos(self) -> QPointF:
+        return self.node.mapToScene(self.pos)
 
-    def hoverEnterEvent(self, event) -> None:
-        self._set_hover(True)
-        super().hoverEnterEvent(event)
-
-    def hoverLeaveEvent(self, event) -> None:
-        self._set_hover(False)
-        super().hoverLeaveEvent(event)
-
-    def scene_anchor(self) -> QPointF:
-        return self.scenePos()
+    scene_anchor = scenePos
 
 
 class NodeItem(QGraphicsObject):
@@ -114,6 +121,9 @@ class NodeItem(QGraphicsObject):
         self.bottom_ports: list[PortItem] = []
         self.top_ports: list[PortItem] = []
         self._rect = QRectF()
+        self._shape = QPainterPath()
+        self._hover_port: PortItem | None = None
+        self._geometry: tuple[float, float, int, int] | None = None
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -124,16 +134,19 @@ class NodeItem(QGraphicsObject):
     def set_look(self, look: NodeLook) -> None:
         """Show ``look``; ports are rebuilt only when their number changes, and the scene
         re-attaches edges then (``ports_rebuilt``)."""
-        self.prepareGeometryChange()
-        self.look = look
         width, height = node_size(look)
-        self._rect = QRectF(-width / 2, 0, width, height)
-        if (len(self.bottom_ports), len(self.top_ports)) != (look.bottom_ports, look.top_ports):
+        geometry = (width, height, look.bottom_ports, look.top_ports)
+        same_geometry = geometry == self._geometry
+        self.look = look
+        if not same_geometry:  # new statistics alone need no new geometry (fast refresh)
+            self.prepareGeometryChange()
+            self._geometry = geometry
+            self._rect = QRectF(-width / 2, 0, width, height)
             self._rebuild_ports()
-        else:  # same ports: keep them (and the edges attached to them), just re-place
-            self._place(self.bottom_ports, self._rect.top(), look.bottom_names, "bottom")
-            self._place(self.top_ports, self._rect.bottom(), look.top_names, "top")
         tip = [f"<b>{look.name}</b> — {look.type}"]
+        if look.bottom_names or look.top_names:
+            tip.append(f"bottom: {', '.join(look.bottom_names) or '—'}  →  "
+                       f"top: {', '.join(look.top_names) or '—'}")
         if look.key_params:
             tip.append(look.key_params)
         if look.shape_text:
@@ -142,31 +155,60 @@ class NodeItem(QGraphicsObject):
             tip.append(look.stats_text)
         tip += [f"<span style='color:#D7263D'>✖ {msg}</span>" for msg in look.errors]
         tip += [f"<span style='color:#A66A00'>⚠ {msg}</span>" for msg in look.warnings]
+        if look.blocked_by:
+            tip.append(f"<i>cannot be checked until layer '{look.blocked_by}' is fixed</i>")
         if not look.active:
             tip.append("<i>not run in the phase shown</i>")
         self.setToolTip("<br>".join(tip))
-        self.setOpacity(1.0 if look.active else 0.45)
+        opacity = 1.0 if look.active else 0.45
+        if self.opacity() != opacity:
+            self.setOpacity(opacity)
         self.update()
-        self.update_edges()
+        if not same_geometry:
+            self.update_edges()
 
     def _rebuild_ports(self) -> None:
+        self.bottom_ports = self._ports("bottom", self.look.bottom_ports, self._rect.top())
+        self.top_ports = self._ports("top", self.look.top_ports, self._rect.bottom())
+        outline = QPainterPath()
+        outline.addRoundedRect(self._rect, style.NODE_RADIUS, style.NODE_RADIUS)
+        r = style.PORT_RADIUS + 2
         for port in self.bottom_ports + self.top_ports:
-            port.setParentItem(None)
-            if port.scene() is not None:
-                port.scene().removeItem(port)
-        self.bottom_ports = [PortItem(self, "bottom", i) for i in range(self.look.bottom_ports)]
-        self.top_ports = [PortItem(self, "top", i) for i in range(self.look.top_ports)]
-        self._place(self.bottom_ports, self._rect.top(), self.look.bottom_names, "bottom")
-        self._place(self.top_ports, self._rect.bottom(), self.look.top_names, "top")
+            outline.addEllipse(port.pos, r, r)
+        outline.setFillRule(Qt.WindingFill)
+        self._shape = outline
 
-    def _place(self, ports: list[PortItem], y: float, names: list[str], kind: str) -> None:
-        count = len(ports)
+    def _ports(self, kind: str, count: int, y: float) -> list[PortItem]:
+        """Ports spread along an edge; existing ones are moved, so edges stay attached."""
+        left, width = self._rect.left(), self._rect.width()
+        ports = self.bottom_ports if kind == "bottom" else self.top_ports
+        if len(ports) != count:
+            ports = [PortItem(self, kind, i, QPointF()) for i in range(count)]
         for i, port in enumerate(ports):
-            x = self._rect.left() + self._rect.width() * (i + 1) / (count + 1)
-            port.setPos(x, y)
-            blob = names[i] if i < len(names) else "(free: drag a top here)" if kind == "bottom" \
-                else ""
-            port.setToolTip(f"{kind} {i}: {blob}")
+            port.pos = QPointF(left + width * (i + 1) / (count + 1), y)
+        return ports
+
+    def port_at(self, local: QPointF) -> PortItem | None:
+        """The port under ``local`` (item coordinates), with a little slack for the mouse."""
+        reach = (style.PORT_RADIUS + 3) ** 2
+        for port in self.bottom_ports + self.top_ports:
+            delta = port.pos - local
+            if delta.x() ** 2 + delta.y() ** 2 <= reach:
+                return port
+        return None
+
+    def hoverMoveEvent(self, event) -> None:
+        port = self.port_at(event.pos())
+        if port is not self._hover_port:
+            self._hover_port = port
+            self.update()
+        super().hoverMoveEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:
+        if self._hover_port is not None:
+            self._hover_port = None
+            self.update()
+        super().hoverLeaveEvent(event)
 
     def port(self, kind: str, index: int) -> PortItem | None:
         ports = self.bottom_ports if kind == "bottom" else self.top_ports
@@ -174,15 +216,14 @@ class NodeItem(QGraphicsObject):
 
     # -- geometry ------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        return self._rect.adjusted(-3, -3, 3, 3)
+        margin = style.PORT_RADIUS * 1.5 + 2
+        return self._rect.adjusted(-3, -margin, 3, margin)
 
     def body_rect(self) -> QRectF:
         return QRectF(self._rect)
 
     def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRoundedRect(self._rect, style.NODE_RADIUS, style.NODE_RADIUS)
-        return path
+        return self._shape
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionHasChanged:
@@ -201,11 +242,18 @@ class NodeItem(QGraphicsObject):
         look = self.look
         rect = self._rect
         color = style.category_color(look.category)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_SCALE:
+            painter.fillRect(rect, style.ERROR if look.errors else color)
+            if self.isSelected():
+                painter.setPen(QPen(style.SELECTION, 0))
+                painter.drawRect(rect)
+            return
         painter.setRenderHint(QPainter.Antialiasing)
         outline = QPainterPath()
         outline.addRoundedRect(rect, style.NODE_RADIUS, style.NODE_RADIUS)
         painter.fillPath(outline, style.ERROR_FILL if look.errors else style.NODE_BODY)
         header = QPainterPath()
+        header.setFillRule(Qt.WindingFill)  # the squared-off corners overlap the rounded rect
         header.addRoundedRect(QRectF(rect.left(), rect.top(), rect.width(), style.NODE_HEADER),
                               style.NODE_RADIUS, style.NODE_RADIUS)
         if not look.in_place:  # square off the header's lower corners
@@ -235,11 +283,21 @@ class NodeItem(QGraphicsObject):
             border, width = style.DIFF_CHANGED, 2.6
         if look.errors:
             border, width = style.ERROR, 2.2
+        pen = QPen(border, width)
+        if look.blocked_by:
+            pen = QPen(style.ERROR.lighter(150), 1.6, Qt.DashLine)
         if self.isSelected():
-            border, width = style.SELECTION, 2.6
-        painter.setPen(QPen(border, width))
+            pen = QPen(style.SELECTION, 2.6)
+        painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(outline)
+        for port in self.bottom_ports + self.top_ports:
+            hover = port is self._hover_port
+            brush, pen = _port_look(look.category, hover)
+            painter.setBrush(brush)
+            painter.setPen(pen)
+            radius = style.PORT_RADIUS * (1.4 if hover else 1.0)
+            painter.drawEllipse(port.pos, radius, radius)
 
     def _draw_line(self, painter: QPainter, y: float, text: str, font, color: QColor) -> float:
         painter.setFont(font)
@@ -275,6 +333,8 @@ class EdgeItem(QGraphicsItem):
                 node.edges.remove(self)
 
     def set_label(self, text: str) -> None:
+        if text == self.label and not self._path.isEmpty():
+            return
         self.label = text
         self.setToolTip(f"{self.link.blob}  {text}".strip())
         self.update_geometry()
@@ -322,8 +382,12 @@ class EdgeItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        painter.setRenderHint(QPainter.Antialiasing)
         color = style.EDGE_HOVER if self._hover else style.EDGE_COLOR
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_SCALE:
+            painter.setPen(QPen(color, 0))
+            painter.drawPath(self._path)
+            return
+        painter.setRenderHint(QPainter.Antialiasing)
         painter.setPen(QPen(color, 2.2 if self._hover else 1.5))
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self._path)

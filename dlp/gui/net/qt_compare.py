@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QBrush
 from PyQt5.QtWidgets import (
     QFileDialog,
@@ -43,10 +43,11 @@ def diff_marks(doc: NetDocument, diff: NetDiff) -> dict[int, str]:
 
 class QtCompareView(QWidget):
     """Signals: ``compare_current_requested(str path)`` (current net vs a file),
-    ``layer_clicked(str name)``."""
+    ``layer_clicked(str name)``, ``clear_requested()``."""
 
     compare_current_requested = pyqtSignal(str)
     layer_clicked = pyqtSignal(str)
+    clear_requested = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,11 +65,15 @@ class QtCompareView(QWidget):
         two = QPushButton("Two files…", self)
         current.clicked.connect(self._on_current_clicked)
         two.clicked.connect(self._on_two_clicked)
+        clear = QPushButton("Clear highlights", self)
+        clear.setToolTip("Remove the comparison colours from the canvas")
+        clear.clicked.connect(self.clear_requested.emit)
         self.list.itemClicked.connect(
             lambda item: self.layer_clicked.emit(item.data(NAME_ROLE) or ""))
         buttons = QHBoxLayout()
         buttons.addWidget(current)
         buttons.addWidget(two)
+        buttons.addWidget(clear)
         buttons.addStretch(1)
         left = QWidget(self)
         column = QVBoxLayout(left)
@@ -83,6 +88,9 @@ class QtCompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, 90)
 
     def compare(self, old: Any, new: Any, old_label: str = "old",
                 new_label: str = "new") -> NetDiff:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QValidator
 from PyQt5.QtWidgets import (
     QCheckBox,
@@ -40,6 +40,7 @@ Path = tuple[tuple[str, int | None], ...]  # steps from the LayerParameter to a 
 F = FieldDescriptor
 INT_TYPES = {F.CPPTYPE_INT32, F.CPPTYPE_UINT32, F.CPPTYPE_INT64, F.CPPTYPE_UINT64}
 FLOAT_TYPES = {F.CPPTYPE_FLOAT, F.CPPTYPE_DOUBLE}
+NET_FIELDS = ("name", "force_backward", "debug_info", "state")
 COMMON_FIELDS = ("name", "type", "bottom", "top", "phase", "loss_weight", "param",
                  "propagate_down", "include", "exclude")
 POSITIVE_FIELDS = {"num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
@@ -165,10 +166,21 @@ def _check_message(message: Any, where: str) -> None:
             raise EditRefused(f"{label}: must be a finite number")
 
 
+def _form(parent: QWidget) -> QFormLayout:
+    """A compact form that fits a narrow dock: fields grow, nested groups go full width."""
+    form = QFormLayout(parent)
+    form.setContentsMargins(6, 4, 4, 4)
+    form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+    return form
+
+
 class QtLayerEditor(QWidget):
-    """Signals ``layer_edited(node_id, LayerParameter, description)`` on a finished edit."""
+    """Signals ``layer_edited(node_id, LayerParameter, description)`` on a finished edit of
+    the selected layer, ``net_edited(NetParameter header, description)`` on a finished edit
+    of the net-level fields (shown when no layer is selected)."""
 
     layer_edited = pyqtSignal(int, object, str)
+    net_edited = pyqtSignal(object, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -183,6 +195,7 @@ class QtLayerEditor(QWidget):
         self.message.hide()
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
@@ -197,6 +210,17 @@ class QtLayerEditor(QWidget):
         self.layer = layer
         self.message.hide()
         self._rebuild()
+
+    def set_net_header(self, header: Any) -> None:
+        """Show the net-level fields of ``header`` (a NetParameter without layers)."""
+        self.node_id = None
+        self.layer = header
+        self.message.hide()
+        self._rebuild()
+
+    @property
+    def showing_net(self) -> bool:
+        return isinstance(self.layer, caffe_pb2.NetParameter)
 
     def show_refusal(self, text: str) -> None:
         self.message.setText(text)
@@ -220,9 +244,20 @@ class QtLayerEditor(QWidget):
             column.addStretch(1)
             self.scroll.setWidget(body)
             return
+        if self.showing_net:
+            self.title.setText("<b>Net</b> — select a layer to edit it")
+            group = QGroupBox("Net", body)
+            form = _form(group)
+            for name in NET_FIELDS:
+                self._add_field(form, (), caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name[name],
+                                "")
+            column.addWidget(group)
+            column.addStretch(1)
+            self.scroll.setWidget(body)
+            return
         self.title.setText(f"<b>{self.layer.name}</b> — {self.layer.type}")
         common = QGroupBox("Layer", body)
-        form = QFormLayout(common)
+        form = _form(common)
         descriptor = caffe_pb2.LayerParameter.DESCRIPTOR
         for name in COMMON_FIELDS:
             self._add_field(form, (), descriptor.fields_by_name[name], "")
@@ -262,7 +297,7 @@ class QtLayerEditor(QWidget):
         group.setCheckable(True)
         group.setChecked(owner.HasField(field.name))
         group.setToolTip(f"{field.message_type.name}; uncheck to remove it from the layer")
-        form = QFormLayout(group)
+        form = _form(group)
         sub_path = (*path, (field.name, None))
         for sub in field.message_type.fields:
             self._add_field(form, sub_path, sub, f"{key}.")
@@ -284,6 +319,10 @@ class QtLayerEditor(QWidget):
             widget = self._repeated_scalar(path, field, owner)
         else:
             widget = self._scalar(path, field, owner)
+        widget.setMinimumWidth(48)  # let the dock stay narrow; fields share what is left
+        if isinstance(widget, QComboBox):
+            widget.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            widget.setMinimumContentsLength(5)
         self.fields[key] = widget
         label = QLabel(field.name)
         is_set = (field.is_repeated and len(getattr(owner, field.name))) or (
@@ -369,7 +408,7 @@ class QtLayerEditor(QWidget):
         column = QVBoxLayout(box)
         for index in range(len(getattr(owner, field.name))):
             item = QGroupBox(f"{field.name}[{index}]", box)
-            form = QFormLayout(item)
+            form = _form(item)
             item_path = (*path, (field.name, index))
             for sub in field.message_type.fields:
                 self._add_field(form, item_path, sub, f"{key}[{index}].")
@@ -429,9 +468,9 @@ class QtLayerEditor(QWidget):
 
     def _commit(self, path: Path, change: Callable[[Any], None], text: str) -> bool:
         """Apply ``change`` to a copy, check it, and hand it out as one finished edit."""
-        if self.layer is None or self.node_id is None:
+        if self.layer is None or (self.node_id is None and not self.showing_net):
             return False
-        candidate = caffe_pb2.LayerParameter()
+        candidate = type(self.layer)()
         candidate.CopyFrom(self.layer)
         try:
             target = candidate
@@ -440,14 +479,18 @@ class QtLayerEditor(QWidget):
                 if index is not None:
                     target = target[index]
             change(target)
-            check_layer(candidate, self.taken_names())
+            if not self.showing_net:
+                check_layer(candidate, self.taken_names())
         except (DLPError, ValueError, TypeError, IndexError) as exc:
             self._refuse(str(exc))
             return False
         if candidate == self.layer:
             return False
         self.message.hide()
-        self.layer_edited.emit(self.node_id, candidate, f"{text} of '{self.layer.name}'")
+        if self.showing_net:
+            self.net_edited.emit(candidate, f"{text} of the net")
+        else:
+            self.layer_edited.emit(self.node_id, candidate, f"{text} of '{self.layer.name}'")
         return True
 
     def _refuse(self, text: str) -> None:

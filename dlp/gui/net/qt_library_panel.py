@@ -9,6 +9,7 @@ from PyQt5.QtCore import QMimeData, QRectF, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor, QDrag, QIcon, QPainter, QPixmap
 from PyQt5.QtWidgets import (
     QHBoxLayout,
+    QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -26,10 +27,11 @@ from dlp.net.document import NetDocument
 from dlp.net.library import LibraryEntry
 
 KEY_ROLE = Qt.UserRole + 1  # the entry name
+DESCRIPTION_ROLE = Qt.UserRole + 2
 # Thumbnails by (net file, modification time): rendering one means laying the net out,
 # so every panel of the process shares them.
 _THUMBNAILS: dict[tuple[str, float], QPixmap] = {}
-THUMBNAIL = QSize(120, 150)
+THUMBNAIL = QSize(96, 120)
 
 
 def library_items(paths: list[Path]) -> tuple[list[LibraryEntry], list[str]]:
@@ -86,11 +88,18 @@ class QtLibraryPanel(QWidget):
         super().__init__(parent)
         self.user_dir: Path | None = None
         self.list = _LibraryList(self)
-        self.list.setViewMode(QListView.ListMode)
+        self.list.setViewMode(QListView.IconMode)
         self.list.setIconSize(THUMBNAIL)
+        self.list.setGridSize(QSize(THUMBNAIL.width() + 14, THUMBNAIL.height() + 42))
+        self.list.setResizeMode(QListView.Adjust)
+        self.list.setMovement(QListView.Static)
         self.list.setDragEnabled(True)
         self.list.setWordWrap(True)
-        self.list.setSpacing(3)
+        self.details = QLabel("Drag an entry onto the canvas, or double-click to open it.", self)
+        self.details.setWordWrap(True)
+        self.details.setMinimumHeight(60)
+        self.details.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.list.currentItemChanged.connect(self._on_current_change)
         self.list.itemDoubleClicked.connect(lambda item: self.open_requested.emit(
             item.data(KEY_ROLE)))
         open_button = QPushButton("Open", self)
@@ -104,6 +113,7 @@ class QtLibraryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.details)
         layout.addLayout(buttons)
 
     def set_user_dir(self, user_dir: Path | None) -> None:
@@ -123,8 +133,9 @@ class QtLibraryPanel(QWidget):
         for entry in entries:
             mine = user_root is not None and Path(entry.path).resolve().parent == user_root
             title = f"{entry.title} (mine)" if mine else entry.title
-            item = QListWidgetItem(f"{title}\n{entry.description}")
+            item = QListWidgetItem(title)
             item.setData(KEY_ROLE, entry.name)
+            item.setData(DESCRIPTION_ROLE, f"<b>{title}</b><br>{entry.description}")
             item.setToolTip(f"<b>{title}</b><br>{entry.description}<br>"
                             "<i>Drag onto the canvas to add its layers, double-click to open</i>")
             item.setIcon(QIcon(self._thumbnail(entry)))
@@ -153,6 +164,10 @@ class QtLibraryPanel(QWidget):
                 pixmap.fill(QColor("#EEE"))
                 _THUMBNAILS[key] = pixmap
         return _THUMBNAILS[key]
+
+    def _on_current_change(self, item: QListWidgetItem | None) -> None:
+        if item is not None and item.data(DESCRIPTION_ROLE):
+            self.details.setText(item.data(DESCRIPTION_ROLE))
 
     def _on_open_clicked(self) -> None:
         item = self.list.currentItem()

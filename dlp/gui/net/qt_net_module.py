@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import QMimeData, QPointF, QRectF, QSize, Qt
+from PyQt5.QtCore import QMimeData, QPointF, QRectF, QSize, Qt, QTimer
 from PyQt5.QtGui import QImage, QKeySequence, QPainter
 from PyQt5.QtSvg import QSvgGenerator
 from PyQt5.QtWidgets import (
@@ -31,7 +31,7 @@ from dlp.errors import DLPError
 from dlp.fsutil import atomic_path, atomic_write_text
 from dlp.gui.net import style
 from dlp.gui.net.analysis import NetAnalysis, human
-from dlp.gui.net.commands import SetLayerCommand
+from dlp.gui.net.commands import SetHeaderCommand, SetLayerCommand
 from dlp.gui.net.editor import LAYERS_MIME, NetEditor, read_layout, save_user_library_entry
 from dlp.gui.net.qt_compare import QtCompareView, diff_marks
 from dlp.gui.net.qt_layer_editor import QtLayerEditor
@@ -42,6 +42,13 @@ from dlp.gui.net.qt_text_view import QtTextView
 from dlp.gui.net.view import NetView
 
 ISSUE_NODE_ROLE = Qt.UserRole + 1
+
+
+class _CompactList(QListWidget):
+    """The issues list: asks for little height, the canvas gets the rest."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, 90)
 
 
 class QtNetModule(QWidget):
@@ -66,7 +73,7 @@ class QtNetModule(QWidget):
         self.text_view = QtTextView(self.doc)
         self.history = QUndoView(self.undo_stack)
         self.history.setEmptyLabel("Opened net")
-        self.issues = QListWidget()
+        self.issues = _CompactList()
         self.compare_view = QtCompareView()
         self.quick_add_popup = QtQuickAdd(self)
         self.status = QLabel()
@@ -84,9 +91,7 @@ class QtNetModule(QWidget):
             for dock in group[1:]:
                 self.window.tabifyDockWidget(group[0], dock)
             group[0].raise_()
-        self.window.resizeDocks(left + right, [220] * len(left) + [330] * len(right),
-                                Qt.Horizontal)
-        self.window.resizeDocks(bottom, [130] * len(bottom), Qt.Vertical)
+        self._dock_groups = (left, right, bottom)
         self.actions_by_name: dict[str, QAction] = {}
         self.toolbar = self._build_toolbar()
         layout = QVBoxLayout(self)
@@ -98,6 +103,26 @@ class QtNetModule(QWidget):
         self._connect()
         self.current_path: Path | None = None
         self.load_project_net()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        # QMainWindow shares a resize between the canvas and the docks; until the user
+        # has seen the window, keep the side panels and the issues strip at their sizes
+        # (they only take once the window is laid out, hence the deferred call).
+        if self._dock_groups is not None:
+            QTimer.singleShot(0, self._size_docks)
+
+    def _size_docks(self) -> None:
+        if self._dock_groups is None:
+            return
+        left, right, bottom = self._dock_groups
+        self.window.resizeDocks([left[0], right[0]], [230, 400], Qt.Horizontal)
+        self.window.resizeDocks([bottom[0]], [110], Qt.Vertical)
+        if self.isVisible() and self.window.isVisible():
+            QTimer.singleShot(1500, self._stop_sizing_docks)
+
+    def _stop_sizing_docks(self) -> None:
+        self._dock_groups = None
 
     # -- construction --------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -137,7 +162,7 @@ class QtNetModule(QWidget):
                          "Write train_val.prototxt and the derived deploy.prototxt"),
             self._action("image", "Save image…", self._on_image_clicked, None,
                          "Save the canvas as PNG or SVG"),
-            None, undo, redo, None,
+            None,
             self._action("delete", "Delete", self.editor.delete_selected, QKeySequence.Delete),
             self._action("copy", "Copy", self.copy_selection, QKeySequence.Copy),
             self._action("paste", "Paste", self.paste, QKeySequence.Paste),
@@ -148,8 +173,6 @@ class QtNetModule(QWidget):
             self._action("fit", "Fit", self.view.fit_all, "Ctrl+0", "Show the whole net"),
             self._action("layout", "Auto layout", self.editor.auto_layout, "Ctrl+L",
                          "Lay the net out top to bottom again (undoable)"),
-            self._action("clear_diff", "Clear highlights", self.clear_diff, None,
-                         "Remove the comparison highlights from the canvas"),
         ):
             if item is None:
                 bar.addSeparator()
@@ -179,6 +202,8 @@ class QtNetModule(QWidget):
         self.doc.layer_removed.connect(self._on_layer_removed)
         self.doc.net_reset.connect(self._on_selection_change)
         self.layer_editor.layer_edited.connect(self._on_layer_edited)
+        self.layer_editor.net_edited.connect(self._on_net_edited)
+        self.doc.changed.connect(self._on_doc_change)
         self.text_view.net_parsed.connect(self._on_text_parsed)
         self.editor.analysis_ready.connect(self._on_analysis_ready)
         self.editor.message.connect(self.show_message)
@@ -192,8 +217,11 @@ class QtNetModule(QWidget):
         self.issues.itemClicked.connect(self._on_issue_activated)
         self.compare_view.compare_current_requested.connect(self.compare_with_file)
         self.compare_view.layer_clicked.connect(self._on_compare_layer_clicked)
+        self.compare_view.clear_requested.connect(self.clear_diff)
         if self.qt_project is not None and hasattr(self.qt_project, "project_changed"):
             self.qt_project.project_changed.connect(self.load_project_net)
+            self.qt_project.datasets_changed.connect(self._on_datasets_change)
+            self.qt_project.net_changed.connect(self._on_project_net_change)
 
     # -- project -------------------------------------------------------------------
     def load_project_net(self) -> None:
@@ -203,8 +231,7 @@ class QtNetModule(QWidget):
         library_dir = getattr(self.qt_project, "library_dir", None)
         self.library.set_user_dir(Path(library_dir) if library_dir else None)
         self.editor.library_paths = self.library.paths()
-        root = getattr(self.qt_project, "root", None)
-        self.editor.base_dir = Path(root) if root else None
+        self._on_datasets_change()
         net_path = getattr(self.qt_project, "net_path", None)
         if net_path is None or not Path(net_path).is_file():
             self.undo_stack.clear()
@@ -219,7 +246,37 @@ class QtNetModule(QWidget):
         self.editor.replace_net(net, positions, "Open")
         self.undo_stack.clear()
         self.undo_stack.setClean()
-        self.view.fit_all()
+        self.view.show_start()
+
+    def _on_project_net_change(self) -> None:
+        """Someone else wrote the project's net (the demo set-up, a run): follow it unless
+        the user has unsaved edits here."""
+        from dlp.net.prototxt import read_net
+
+        net_path = Path(self.qt_project.net_path)
+        if self.is_modified() or not net_path.is_file():
+            return
+        try:
+            if read_net(net_path) == self.doc.to_net():
+                return
+        except DLPError:
+            return
+        self.load_project_net()
+
+    def _on_datasets_change(self) -> None:
+        """Data layer sources are relative to a dataset folder (as DIGITS writes them):
+        shapes are read from the project's first dataset, else from the project root."""
+        base = getattr(self.qt_project, "root", None)
+        try:
+            datasets = self.qt_project.datasets() if self.qt_project is not None else []
+        except (DLPError, OSError):
+            datasets = []
+        usable = [entry for entry in datasets if entry.manifest is not None]
+        if usable:
+            base = usable[0].path
+        self.editor.base_dir = Path(base) if base else None
+        if len(self.doc):
+            self.editor.run_analysis()
 
     def is_modified(self) -> bool:
         return not self.undo_stack.isClean()
@@ -344,8 +401,8 @@ class QtNetModule(QWidget):
         selected = self.scene.selected_node_ids()
         if len(selected) == 1:
             self.layer_editor.set_layer(selected[0], self.doc.layer(selected[0]))
-        elif self.layer_editor.node_id is not None:
-            self.layer_editor.set_layer(None, None)
+        elif not self.layer_editor.showing_net or self.layer_editor.layer != self.doc.header():
+            self.layer_editor.set_net_header(self.doc.header())
 
     def _on_layer_change(self, node_id: int) -> None:
         if node_id == self.layer_editor.node_id:
@@ -353,7 +410,14 @@ class QtNetModule(QWidget):
 
     def _on_layer_removed(self, node_id: int) -> None:
         if node_id == self.layer_editor.node_id:
-            self.layer_editor.set_layer(None, None)
+            self.layer_editor.set_net_header(self.doc.header())
+
+    def _on_doc_change(self) -> None:
+        if self.layer_editor.showing_net and self.layer_editor.layer != self.doc.header():
+            self.layer_editor.set_net_header(self.doc.header())
+
+    def _on_net_edited(self, header: Any, text: str) -> None:
+        self.undo_stack.push(SetHeaderCommand(self.doc, header, text))
 
     def _on_layer_edited(self, node_id: int, layer: Any, text: str) -> None:
         self.undo_stack.push(SetLayerCommand(self.doc, node_id, layer, text))
@@ -431,7 +495,7 @@ class QtNetModule(QWidget):
             self.show_message(str(exc))
             return False
         self.current_path = Path(path)
-        self.view.fit_all()
+        self.view.show_start()
         return True
 
     def _on_export_clicked(self) -> None:

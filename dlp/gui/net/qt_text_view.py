@@ -44,13 +44,22 @@ class QtTextView(QWidget):
         self._parse_timer.setSingleShot(True)
         self._parse_timer.setInterval(DEBOUNCE_MS)
         self._parse_timer.timeout.connect(self.parse_now)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(200)
+        self._refresh_timer.timeout.connect(self._on_refresh_due)
         self.editor.textChanged.connect(self._on_text_change)
         doc.changed.connect(self._on_doc_change)
         self.refresh()
 
     def _on_doc_change(self) -> None:
+        # Regenerating a big net's text takes a while: batch bursts of edits into one.
         self._stale = True
         if self.isVisible() and not self._parse_timer.isActive() and not self.editor.hasFocus():
+            self._refresh_timer.start()
+
+    def _on_refresh_due(self) -> None:
+        if self._stale and not self._parse_timer.isActive() and not self.editor.hasFocus():
             self.refresh()
 
     def showEvent(self, event) -> None:

@@ -33,8 +33,12 @@ def port_counts(layer) -> tuple[int, int]:
     except DLPError:
         min_bottoms, max_bottoms, min_tops = 0, None, 1
     bottoms = max(len(layer.bottom), min_bottoms)
-    if max_bottoms is None or bottoms < max_bottoms:
-        bottoms += 1
+    # A free port invites another input only where one is expected: a layer with no input
+    # yet, or a merging layer (Concat, Eltwise) that takes any number of them. Optional
+    # extra inputs (Scale's second bottom) are added in the property panel.
+    merging = max_bottoms is None and min_bottoms >= 2
+    if merging or (not layer.bottom and max_bottoms != 0):
+        bottoms = max(bottoms, len(layer.bottom) + 1)
     return bottoms, max(len(layer.top), min_tops)
 
 
@@ -100,8 +104,9 @@ class NetScene(QGraphicsScene):
         self.clear()
         self._nodes.clear()
         self._edges.clear()
-        self.analysis = None
         self.diff_marks = {}
+        if self.editor is None:  # no editor analyses this scene's nets (a thumbnail)
+            self.analysis = None
         for node_id in self.doc.node_ids():
             self._on_layer_added(node_id)
         for link in self.doc.links():
@@ -172,6 +177,7 @@ class NetScene(QGraphicsScene):
             look.shape_text = report.shape_text() if self.show_shapes else ""
             look.stats_text = report.stats_text() if self.show_shapes else ""
             look.errors, look.warnings = list(report.errors), list(report.warnings)
+            look.blocked_by = report.blocked_by
         return look
 
     def _label_edge(self, edge: EdgeItem) -> None:
@@ -232,14 +238,14 @@ class NetScene(QGraphicsScene):
         for item in self.items(pos):
             if isinstance(item, NodeItem):
                 return item
-            if isinstance(item, PortItem):
-                return item.node
         return None
 
     def port_at(self, pos: QPointF) -> PortItem | None:
         for item in self.items(pos):
-            if isinstance(item, PortItem):
-                return item
+            if isinstance(item, NodeItem):
+                port = item.port_at(item.mapFromScene(pos))
+                if port is not None:
+                    return port
         return None
 
     def edge_under(self, node: NodeItem) -> EdgeItem | None:

@@ -45,8 +45,15 @@ ROW_SPACING = 56.0  # vertical gap between layers in the automatic layout
 COLUMN_SPACING = 44.0
 
 
+_COLORS: dict[str | None, QColor] = {}
+
+
 def category_color(category: str | None) -> QColor:
-    return QColor(CATEGORY_COLORS.get(category or "", UNKNOWN_COLOR))
+    """The category's colour (shared instances: a 1,000-layer net asks thousands of times)."""
+    color = _COLORS.get(category)
+    if color is None:
+        color = _COLORS[category] = QColor(CATEGORY_COLORS.get(category or "", UNKNOWN_COLOR))
+    return color
 
 
 def font(point_size: float = 8.5, bold: bool = False) -> QFont:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from PyQt5.QtCore import QEvent, QPoint, QRectF, Qt
-from PyQt5.QtGui import QCursor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
+from PyQt5.QtGui import (
+    QBrush,
+    QCursor,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
 from PyQt5.QtWidgets import QGraphicsView, QWidget
 
 from dlp.gui.net import style
@@ -16,6 +24,26 @@ if TYPE_CHECKING:
 
 PALETTE_MIME = "application/x-dlp-layer-type"
 LIBRARY_MIME = "application/x-dlp-net-library-entry"
+READABLE_SCALE = 0.6  # the smallest zoom at which node text is comfortably readable
+
+
+_GRID: list[QBrush] = []
+
+
+def _grid_brush() -> QBrush:
+    """A 5-by-5-cell tile of the canvas grid (minor lines, a major line every 5 cells)."""
+    if not _GRID:
+        step = style.GRID_STEP
+        tile = QPixmap(step * 5, step * 5)
+        tile.fill(style.CANVAS_BACKGROUND)
+        painter = QPainter(tile)
+        for i in range(5):
+            painter.setPen(QPen(style.GRID_MAJOR if i == 0 else style.GRID_MINOR, 1))
+            painter.drawLine(i * step, 0, i * step, tile.height())
+            painter.drawLine(0, i * step, tile.width(), i * step)
+        painter.end()
+        _GRID.append(QBrush(tile))
+    return _GRID[0]
 
 
 class NetView(QGraphicsView):
@@ -33,23 +61,10 @@ class NetView(QGraphicsView):
 
     # -- background ----------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
-        painter.fillRect(rect, style.CANVAS_BACKGROUND)
-        step = style.GRID_STEP
-        if self.transform().m11() * step < 6:  # too dense to help when zoomed far out
-            return
-        left, top = math.floor(rect.left() / step) * step, math.floor(rect.top() / step) * step
-        for color, every in ((style.GRID_MINOR, 1), (style.GRID_MAJOR, 5)):
-            painter.setPen(QPen(color, 0))
-            x = left
-            while x < rect.right():
-                if round(x / step) % every == 0:
-                    painter.drawLine(int(x), int(rect.top()), int(x), int(rect.bottom()))
-                x += step
-            y = top
-            while y < rect.bottom():
-                if round(y / step) % every == 0:
-                    painter.drawLine(int(rect.left()), int(y), int(rect.right()), int(y))
-                y += step
+        if self.transform().m11() * style.GRID_STEP < 6:  # too dense to help when zoomed out
+            painter.fillRect(rect, style.CANVAS_BACKGROUND)
+        else:  # one tiled pixmap: drawn by Qt, cheap to repaint while dragging
+            painter.fillRect(rect, _grid_brush())
 
     # -- zoom and pan --------------------------------------------------------------
     def zoom(self, factor: float) -> None:
@@ -70,6 +85,19 @@ class NetView(QGraphicsView):
             if self.transform().m11() > 1.0:  # never blow a small net up past 100 %
                 self.resetTransform()
                 self.centerOn(rect.center())
+
+    def show_start(self) -> None:
+        """The view a freshly opened net gets: all of it when it is readable that way,
+        else its top (where the data comes in) at a readable zoom, like Netron."""
+        rect = self.scene().itemsBoundingRect().adjusted(-30, -30, 30, 30)
+        if not rect.isValid():
+            return
+        self.fit_all()
+        if self.transform().m11() < READABLE_SCALE:
+            self.resetTransform()
+            self.scale(READABLE_SCALE, READABLE_SCALE)
+            visible = self.mapToScene(self.viewport().rect()).boundingRect()
+            self.centerOn(rect.center().x(), rect.top() + visible.height() / 2)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.ShiftModifier:

@@ -55,6 +55,7 @@ class EmbedSpec(LayerSpec):
     category = "Common"
     summary = "Looks up a learned vector for each integer index (one-hot inner product)."
     param_field = "embed_param"
+    engine_supported = False  # no engine layer yet: the editor knows it for import/export
 
     def _check(self, layer: Any) -> None:
         p = layer.embed_param

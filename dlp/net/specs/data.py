@@ -214,8 +214,38 @@ class ImageDataSpec(SampleSourceSpec):
     def batch_size(self, layer: Any) -> int:
         return layer.image_data_param.batch_size
 
+    def read_samples(self, layer: Any, base_dir: str | os.PathLike[str] | None = None
+                     ) -> dict[str, Shape]:
+        """The first listed image's size, read as Caffe does (``root_folder + name``)."""
+        from PIL import Image, UnidentifiedImageError
+
+        p = layer.image_data_param
+        if not p.source:
+            raise self.error(layer, "image_data_param.source is empty; give the list file")
+        listing = resolve_source(p.source, base_dir)
+        try:
+            lines = listing.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.error(layer, f"cannot read the image list {str(listing)!r} ({exc}); "
+                             "give the data shape (--input-shape)") from None
+        first = next((line.strip() for line in lines if line.strip()), None)
+        if first is None:
+            raise self.error(layer, f"the image list {str(listing)!r} is empty")
+        # Caffe splits each line at its last space: "<file name> <label>"
+        name = first.rsplit(" ", 1)[0] if " " in first else first
+        image_path = resolve_source(p.root_folder + name, base_dir)
+        try:
+            with Image.open(image_path) as image:
+                width, height = image.size
+        except (OSError, UnidentifiedImageError) as exc:
+            raise self.error(layer, f"cannot read the first image {str(image_path)!r} "
+                             f"({exc})") from None
+        return {layer.top[0] if layer.top else "": (3 if p.is_color else 1, height, width)}
+
     def source_shapes(self, layer: Any, samples: Mapping[str, Shape]) -> list[Shape]:
         p = layer.image_data_param
+        if bool(p.new_height) != bool(p.new_width):
+            raise self.error(layer, "give new_height and new_width together")
         top0 = layer.top[0] if layer.top else ""
         if top0 in samples and p.new_height and p.new_width:
             batch, sample = self._batch_and_sample(layer, tuple(samples[top0]))

@@ -83,6 +83,7 @@ class MVNSpec(LayerSpec):
     category = "Normalization"
     summary = "Subtracts the mean (and divides by the standard deviation) per sample."
     param_field = "mvn_param"
+    engine_supported = False  # no engine layer yet: the editor knows it for import/export
 
     def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
         return [tuple(bottom_shapes[0])]

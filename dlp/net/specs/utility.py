@@ -275,6 +275,7 @@ class TileSpec(LayerSpec):
     category = "Utility"
     summary = "Repeats the input a number of times along one axis."
     param_field = "tile_param"
+    engine_supported = False  # no engine layer yet: the editor knows it for import/export
 
     def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
         p = layer.tile_param
@@ -300,6 +301,7 @@ class ReductionSpec(LayerSpec):
     category = "Utility"
     summary = "Sums (or averages) all values from an axis on."
     param_field = "reduction_param"
+    engine_supported = False  # no engine layer yet: the editor knows it for import/export
 
     def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
         shape = tuple(bottom_shapes[0])

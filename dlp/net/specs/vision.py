@@ -293,8 +293,9 @@ class PoolingSpec(LayerSpec):
             span = size + 2 * pad[axis] - kernel[axis]
             steps = -(-span // stride[axis]) if ceil_mode else span // stride[axis]
             pooled = steps + 1
-            # Caffe: the last window must start inside the image or its left padding.
-            if pad[axis] and (pooled - 1) * stride[axis] >= size + pad[axis]:
+            # Caffe: the last window must start inside the image or its left padding
+            # (checked on every axis as soon as any axis is padded).
+            if any(pad) and (pooled - 1) * stride[axis] >= size + pad[axis]:
                 pooled -= 1
             if pooled <= 0:
                 raise self.error(

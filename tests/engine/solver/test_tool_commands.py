@@ -36,7 +36,7 @@ def test_test_command_scores_the_trained_model(trained: Path, capsys) -> None:
     assert "Running for 2 iterations." in lines
     assert any(line.startswith("Batch 1, dice = ") for line in lines)
     assert sum(line.startswith("Batch 0, dice_per_class = ") for line in lines) == 2
-    summary = {line.split(" = ")[0]: line.split(" = ")[1] for line in lines
+    summary = {line.split(" = ", 1)[0]: line.split(" = ", 1)[1] for line in lines
                if re.match(r"^(dice|accuracy|loss) = ", line)}
     assert float(summary["dice"]) > 0.7
     assert re.fullmatch(r"[\d.e-]+ \(\* 1 = [\d.e-]+ loss\)", summary["loss"])

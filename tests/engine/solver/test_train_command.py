@@ -62,6 +62,7 @@ def test_missing_lmdb(task: Path, capsys) -> None:
     net = task.parent / "train_val.prototxt"
     net.write_text(net.read_text().replace("val_db/labels", "val_db/nolabels"))
     code, err = train(capsys, "--solver", str(task))
+    assert code == 1
     line = one_error_line(err)
     assert "train_val.prototxt: layer 'label' field data_param.source: 'val_db/nolabels' " \
            "not found" in line
@@ -71,6 +72,7 @@ def test_test_net_without_test_iter(task: Path, capsys) -> None:
     text = task.read_text().replace("net: ", "train_net: ").replace("test_iter: 2\n", "")
     task.write_text(text + 'test_net: "train_val.prototxt"\n')
     code, err = train(capsys, "--solver", str(task))
+    assert code == 1
     assert "field test_iter: 1 test nets but 0 test_iter values" in one_error_line(err)
 
 
@@ -84,6 +86,7 @@ def test_unwritable_snapshot_folder(task: Path, capsys) -> None:
         target = str(locked / "tiny")
     task.write_text(task.read_text().replace('"snapshots/tiny"', f'"{target}"'))
     code, err = train(capsys, "--solver", str(task))
+    assert code == 1
     assert "field snapshot_prefix: cannot write snapshots to folder" in one_error_line(err)
 
 
@@ -97,6 +100,7 @@ def test_snapshot_from_a_different_net(task: Path, capsys) -> None:
     task.write_text(text.replace('"train_val.prototxt"', '"other.prototxt"'))
     code, err = train(capsys, "--solver", str(task), "--snapshot",
                       "snapshots/tiny_iter_2.solverstate")
+    assert code == 1
     line = one_error_line(err)
     assert "tiny_iter_2.solverstate: field learned_net" in line
     assert "snapshot of a different net" in line
@@ -105,6 +109,7 @@ def test_snapshot_from_a_different_net(task: Path, capsys) -> None:
 def test_unknown_solver_field_names_the_line(task: Path, capsys) -> None:
     task.write_text(task.read_text() + "momentun: 0.9\n")
     code, err = train(capsys, "--solver", str(task))
+    assert code == 1
     line = one_error_line(err)
     assert "solver.prototxt:" in line and "momentun" in line
 
@@ -164,6 +169,7 @@ def test_best_metric_keeps_best_snapshot_and_stops_early(task: Path, capsys) -> 
 def test_best_metric_must_be_a_test_output(task: Path, capsys) -> None:
     task.write_text(task.read_text() + 'best_metric: "dsc"\n')
     code, err = train(capsys, "--solver", str(task))
+    assert code == 1
     line = one_error_line(err)
     assert "field best_metric: 'dsc' is not a test net output" in line
     assert "dice_per_class" in line
@@ -189,7 +195,7 @@ def test_sigint_snapshots_then_stops(tmp_path: Path) -> None:
             assert process.poll() is None, process.communicate()
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=120)
+        _out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()

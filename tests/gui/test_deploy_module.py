@@ -1,0 +1,222 @@
+"""The Deploy tab driven as a user would: configure, switch on, drop, read, evaluate, batch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
+from PyQt5.QtGui import QDragEnterEvent, QDropEvent
+from PyQt5.QtWidgets import QApplication
+
+from dlp.deploy.config import DeployConfig
+from tests.deploy.model_support import TrainedModel, get_trained_model
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory) -> TrainedModel:
+    return get_trained_model(tmp_path_factory)
+
+
+@pytest.fixture
+def deploy_module(qtbot, project_dir, trained_model, tmp_path):
+    from dlp.gui.deploy import QtDeployModule
+    from dlp.gui.qt_project import QtProject
+    from dlp.project import Project
+
+    qt_project = QtProject(Project.create(project_dir))
+    module = QtDeployModule(qt_project)
+    qtbot.addWidget(module)
+    module.resize(1300, 850)
+    module.show()
+    qtbot.waitExposed(module)
+    yield module
+    module.shutdown()
+
+
+def model_config(model: TrainedModel, out: Path, **changes) -> DeployConfig:
+    config = DeployConfig(deploy_net=str(model.deploy_net), weights=str(model.weights),
+                          labels=str(model.labels), manifest=str(model.manifest),
+                          out_dir=str(out))
+    for key, value in changes.items():
+        setattr(config, key, value)
+    return config
+
+
+def switch_on(qtbot, module) -> None:
+    with qtbot.waitSignal(module.session_changed, timeout=60000,
+                          check_params_cb=lambda *a: module.session is not None):
+        qtbot.mouseClick(module.config_form.engine_button, Qt.LeftButton)
+    assert module.config_form.status_state == "on"
+
+
+def drop(widget, paths: list[Path]) -> None:
+    """A real drag-and-drop: enter then drop events carrying file URLs."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPoint(widget.width() // 2, widget.height() // 2)
+    enter = QDragEnterEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, event)
+    assert event.isAccepted()
+
+
+def truth_of(model: TrainedModel, image: Path) -> np.ndarray:
+    from dlp.deploy.inputs import InputItem
+    from dlp.deploy.truth import GroundTruthIndex, load_ground_truth
+
+    index = GroundTruthIndex.scan(model.contours_dir)
+    return load_ground_truth(index.find(InputItem(image, image.stem)), (1, 64, 64), 2)[0]
+
+
+def test_readiness_names_what_is_missing_then_turns_green(qtbot, deploy_module, trained_model,
+                                                          tmp_path) -> None:
+    form = deploy_module.config_form
+    deploy_module.set_config(DeployConfig(out_dir=str(tmp_path)))
+    assert form.status_state == "off"
+    assert "choose the deploy net" in form.status_text.text()
+    deploy_module.set_config(model_config(trained_model, tmp_path, labels=str(tmp_path / "x")))
+    assert form.status_state == "off"
+    assert "label file not found" in form.status_text.text()
+    assert form.labels.edit.toolTip()  # the bad field itself says why
+    deploy_module.set_config(model_config(trained_model, tmp_path))
+    assert form.status_state == "ready"
+    switch_on(qtbot, deploy_module)
+    assert "2 classes (background, left ventricle)" in form.status_text.text()
+    assert "resized to 64x64" in form.policy_label.text()
+    # the configuration is kept in the project
+    saved = DeployConfig.load(deploy_module.config_path)
+    assert saved.weights == str(trained_model.weights)
+    # changing the model switches the engine off until it is switched on again
+    deploy_module.set_config(model_config(trained_model, tmp_path, labels=""))
+    assert deploy_module.session is None and form.status_state == "ready"
+
+
+def test_drop_a_phantom_dicom_shows_its_segmentation(qtbot, deploy_module, trained_model,
+                                                     tmp_path) -> None:
+    from dlp.deploy.measure import dice_per_class
+
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    image = trained_model.val_images[0]  # end-diastole of the held-out case
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        drop(deploy_module.drop_zone, [image])
+    viewer = deploy_module.viewer
+    shown = viewer.overlay_rgba()[..., 3] > 0
+    dice = dice_per_class(shown.astype(np.uint8), truth_of(trained_model, image), 2)[1]
+    assert dice > trained_model.val_dice - 0.1
+    # the measurements table has the LV's area in mm²
+    rows = deploy_module.measurements.rows()
+    assert rows[0]["class"] == "left ventricle" and rows[0]["pixels"] == int(shown.sum())
+    assert deploy_module.measurements.item(0, 4).text() != ""
+    # outline-only draws a ring around the same region
+    viewer.outline_box.setChecked(True)
+    ring = viewer.overlay_rgba()[..., 3] > 0
+    assert 0 < ring.sum() < shown.sum() and not (ring & ~shown).any()
+    viewer.outline_box.setChecked(False)
+    # the probability map of the LV is brightest inside the mask
+    viewer.display_box.setCurrentIndex(1)
+    alpha = viewer.overlay_rgba()[..., 3].astype(float)
+    assert alpha[shown].mean() > 3 * alpha[~shown].mean()
+    # the pixel readout names value, class and probability
+    r, c = np.argwhere(shown)[len(np.argwhere(shown)) // 2]
+    text = viewer.describe_pixel(int(r), int(c))
+    assert "class left ventricle (p = " in text and "value" in text
+    # window/level: the file's window first, presets and a right-drag change it
+    assert viewer.window_box.currentText() == "File default"
+    before = viewer.window
+    viewer._on_window_drag(20.0, -10.0)
+    assert viewer.window[1] > before[1] and viewer.window[0] > before[0]
+    # side by side: both views visible, zoom/pan linked
+    viewer.layout_box.setCurrentText("Side by side")
+    QApplication.processEvents()  # the layout gives the left view its size
+    assert viewer.image_view.isVisible()
+    viewer.image_view.setRange(xRange=(10, 30), yRange=(10, 30), padding=0)
+    QApplication.processEvents()
+    left, right = viewer.image_view.viewRange(), viewer.result_view.viewRange()
+    np.testing.assert_allclose(left[0], right[0], atol=1e-6)
+    # results are written for the dropped file after the overlay is shown
+    qtbot.waitUntil(lambda: deploy_module.last_drop_report is not None, timeout=60000)
+    assert (tmp_path / "out" / image.stem / "mask.png").is_file()
+    assert (tmp_path / "out" / image.stem / "segmentation.dcm").is_file()
+
+
+def test_drop_a_folder_with_a_corrupt_file(qtbot, deploy_module, trained_model,
+                                           tmp_path) -> None:
+    # one image from each phantom case: three files of three series, one result each
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    images = [sorted(case.glob("*.dcm"))[0] for case in
+              sorted((trained_model.phantom / "images" / "challenge_training").iterdir())]
+    for path in images:
+        shutil.copy(path, folder / path.name)
+    (folder / "corrupt.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 20)
+    out = tmp_path / "out"
+    deploy_module.set_config(model_config(trained_model, out))
+    switch_on(qtbot, deploy_module)
+    with qtbot.waitSignal(deploy_module.drop_finished, timeout=120000) as blocker:
+        drop(deploy_module.drop_zone, [folder])
+    report = blocker.args[0]
+    items = [deploy_module.inputs_list.item(i).text()
+             for i in range(deploy_module.inputs_list.count())]
+    failed = [t for t in items if t.startswith("✗")]
+    assert len(items) == 4 and len(failed) == 1
+    assert "corrupt" in failed[0] and "corrupt.dcm" in failed[0]
+    assert "corrupt" in deploy_module.message.text()
+    for path in images:
+        assert (out / path.stem / "mask.png").is_file()
+    lines = (out / "measurements.csv").read_text().splitlines()
+    assert len(lines) == 1 + 3  # header + the LV row of each segmented file
+    assert len(report.succeeded) == 3
+    # clicking another input shows it
+    deploy_module.inputs_list.setCurrentRow(2)
+    qtbot.mouseClick(deploy_module.inputs_list.viewport(), Qt.LeftButton,
+                     pos=deploy_module.inputs_list.visualItemRect(
+                         deploy_module.inputs_list.item(2)).center())
+    assert deploy_module.current is deploy_module.results[2]
+
+
+def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tmp_path) -> None:
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    view = deploy_module.evaluate_view
+    view.images.set_text(str(trained_model.val_case_dir))
+    view.truth.set_text(str(trained_model.contours_dir))
+    qtbot.mouseClick(view.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 8, timeout=120000)
+    dice = [float(view.table.item(r, 1).text()) for r in range(8)]
+    assert dice == sorted(dice)  # worst first
+    assert f"{trained_model.val_dice:.3f} ±" in view.summary.text()
+    k = view.confusion.rowCount()
+    assert k == 2 and int(view.confusion.item(1, 1).text()) > 0
+    assert (tmp_path / "out" / "evaluation" / "evaluation.csv").is_file()
+    # clicking the worst case opens it in the viewer
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        view._on_row_click(0, 0)
+    assert deploy_module.current.item.path == view.table.item(0, 0).data(Qt.UserRole).path
+
+
+def test_batch_runs_in_the_background_and_lists_failures(qtbot, deploy_module, trained_model,
+                                                         tmp_path) -> None:
+    folder = tmp_path / "batch"
+    shutil.copytree(trained_model.val_case_dir, folder / "case")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    deploy_module.set_config(model_config(trained_model, tmp_path / "unused"))
+    switch_on(qtbot, deploy_module)
+    panel = deploy_module.batch_panel
+    panel.source.set_text(str(folder))
+    panel.target.set_text(str(tmp_path / "batch-out"))
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    assert panel.cancel_button.isEnabled()  # the GUI returned at once: the work is threaded
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=120000)
+    texts = [panel.results.item(i).text() for i in range(panel.results.count())]
+    assert any(t.startswith("✗ bad") and "bad.png" in t for t in texts)
+    assert sum(t.startswith("✓") for t in texts) == 1  # the case folder is one series
+    assert (tmp_path / "batch-out" / "failures.csv").is_file()
+    assert "1 of 2 done, 1 failed" in panel.status.text()

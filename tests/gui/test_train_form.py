@@ -1,0 +1,87 @@
+"""The Train tab's solver form: relevant fields only, lr preview, sources, fine-tuning report."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlp.engine.solver.lr_policies import learning_rate
+from dlp.net.prototxt import read_solver
+from tests.gui.train_support import make_train_project
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def module(make_main_window, project_dir):
+    project = make_train_project(project_dir)
+    window = make_main_window(project, modules=("Train",))
+    return window.modules["Train"]
+
+
+def test_lr_policy_shows_only_its_fields_and_previews_the_schedule(module):
+    form = module.form
+    assert form.lr_policy.currentText() == "step"
+    visible = form.visible_fields()
+    assert "gamma" in visible and "stepsize" in visible
+    assert "power" not in visible and "stepvalue" not in visible
+    assert "momentum" in visible and "momentum2" not in visible  # SGD
+    iters, rates = form.lr_preview_data()
+    solver = form.solver()
+    assert list(rates) == pytest.approx([learning_rate(solver, int(i))[0] for i in iters])
+    assert rates[0] == pytest.approx(0.05) and rates[-1] < 0.05
+
+    form.lr_policy.setCurrentText("poly")
+    form.power.setText("2")
+    form.power.editingFinished.emit()
+    assert "power" in form.visible_fields() and "gamma" not in form.visible_fields()
+    iters, rates = form.lr_preview_data()
+    assert rates[-1] == pytest.approx(0.0) and rates[0] == pytest.approx(0.05)
+    form.type_combo.setCurrentText("Adam")
+    assert {"momentum2", "delta"} <= set(form.visible_fields())
+
+    assert module.is_modified()
+    assert module.save()
+    saved = read_solver(module.qt_project.solver_path)
+    assert saved.lr_policy == "poly" and saved.power == 2 and saved.type == "Adam"
+    assert not module.is_modified()
+
+
+def test_a_bad_number_is_named_and_the_preview_says_why(module):
+    form = module.form
+    form.lr_policy.setCurrentText("multistep")
+    form.stepvalue.setText("100, soon")
+    form.stepvalue.editingFinished.emit()
+    assert "stepvalue" in form.lr_problem.text()
+    assert module.start_training() is None
+    assert "stepvalue" in module.error_banner.label.text()
+    assert module.monitors == {}
+
+
+def test_best_metric_offers_per_class_outputs(module):
+    items = [module.form.best_metric.itemText(i)
+             for i in range(module.form.best_metric.count())]
+    assert {"dice", "dice_per_class[0]", "dice_per_class[1]", "accuracy"} <= set(items)
+
+
+def test_pretrained_weights_report_before_training(module, qtbot, tmp_path):
+    from dlp.engine.net import Net
+    from dlp.engine.weights import write_caffemodel
+
+    net = Net(module.form.net_for_training(), "TRAIN")
+    weights = net.to_net_parameter()
+    net.close()
+    for layer in weights.layer:
+        if layer.name == "score":
+            layer.name = "score_other_task"  # a fine-tuning source with another head
+    path = tmp_path / "pretrained.caffemodel"
+    write_caffemodel(weights, path)
+
+    with qtbot.waitSignal(module.form.weights_changed):
+        module.form.set_weights([str(path)])
+    qtbot.waitUntil(lambda: module._report_worker is None, timeout=30000)
+    report = module.last_weight_report
+    assert report.matched == ["conv1"] and report.missing == ["score"]
+    assert report.unused == ["score_other_task"]
+    text = module.form.weights_report.text()
+    assert "1</b> layer(s) copied: conv1" in text and "score" in text
+    assert module._state()["weights"] == [str(path)]

@@ -1,0 +1,117 @@
+"""A tiny trainable project for the Train tab tests: a 32x32 phantom dataset and a small FCN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlp.project import Project
+
+DATASET = "phantom"
+
+# Sources are relative, as in a Net Library entry: the Train form points them at the
+# project's dataset.  The TRAIN and TEST data layers share names, as in Caffe's examples.
+TINY_NET = """
+name: "tinyfcn"
+layer { name: "data" type: "Data" top: "data" include { phase: TRAIN }
+  transform_param { scale: 0.00390625 }
+  data_param { source: "train_db/features" batch_size: 2 backend: LMDB } }
+layer { name: "label" type: "Data" top: "label" include { phase: TRAIN }
+  data_param { source: "train_db/labels" batch_size: 2 backend: LMDB } }
+layer { name: "data" type: "Data" top: "data" include { phase: TEST }
+  transform_param { scale: 0.00390625 }
+  data_param { source: "val_db/features" batch_size: 2 backend: LMDB } }
+layer { name: "label" type: "Data" top: "label" include { phase: TEST }
+  data_param { source: "val_db/labels" batch_size: 2 backend: LMDB } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 4 kernel_size: 3 pad: 1 weight_filler { type: "xavier" } } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "score" type: "Convolution" bottom: "conv1" top: "score"
+  convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss" }
+layer { name: "dice" type: "Dice" bottom: "score" bottom: "label" top: "dice"
+  top: "dice_per_class" include { phase: TEST } }
+layer { name: "accuracy" type: "Accuracy" bottom: "score" bottom: "label" top: "accuracy"
+  include { phase: TEST } }
+"""
+
+SOLVER = """
+net: "train_val.prototxt"
+test_iter: 2
+test_interval: {test_interval}
+base_lr: 0.05
+momentum: 0.9
+weight_decay: 0.0005
+lr_policy: "step"
+gamma: 0.5
+stepsize: 200
+display: {display}
+max_iter: {max_iter}
+snapshot: {snapshot}
+random_seed: 7
+"""
+
+
+def make_dataset(project: Project, name: str = DATASET) -> Path:
+    """A 32x32 phantom (2 cases, 2 slices) built into ``datasets/<name>``."""
+    from dlp.data.builder import BuildOptions, build_dataset
+    from dlp.data.phantom import generate_phantom
+    from dlp.data.preprocess import Preprocessing
+    from dlp.data.sources import SunnybrookSource
+
+    phantom = generate_phantom(project.root / "sources" / name, cases=2, slices=2, size=32,
+                               seed=0)
+    options = BuildOptions(preprocessing=Preprocessing(size=(32, 32), intensity="minmax"),
+                           val_percent=50, seed=0)
+    build_dataset(SunnybrookSource(phantom.images_dir, phantom.contours_dir),
+                  project.dataset_path(name), options)
+    return project.dataset_path(name)
+
+
+def make_train_project(root: Path, *, max_iter: int = 3000, display: int = 5,
+                       test_interval: int = 20, snapshot: int = 1000) -> Project:
+    """A project with the phantom dataset, the tiny net and its solver."""
+    project = Project.open_or_create(root)
+    make_dataset(project)
+    project.net_path.write_text(TINY_NET, encoding="utf-8")
+    project.solver_path.write_text(SOLVER.format(max_iter=max_iter, display=display,
+                                                 test_interval=test_interval,
+                                                 snapshot=snapshot), encoding="utf-8")
+    return project
+
+
+# A stand-in for a training process (no torch): writes Caffe log lines to train.log at a
+# steady pace; on SIGINT it "snapshots" and stops, as the solver does.
+FAKE_TRAINER = r"""
+import signal, sys, time
+log, count, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+stop = []
+signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+def line(handle, message):
+    handle.write(time.strftime("I%m%d %H:%M:%S.000000 ") + "  42 solver.cpp:243] " + message + "\n")
+    handle.flush()
+with open(log, "a") as handle:
+    line(handle, "Solving fake")
+    for it in range(count):
+        if stop:
+            name = f"snapshots/snapshot_iter_{it}.caffemodel"
+            line(handle, "Snapshotting to binary proto file " + name)
+            line(handle, "Optimization stopped early (stopped).")
+            sys.exit(0)
+        loss = f"{1.0 / (it + 1):.6g}"
+        line(handle, f"Iteration {it}, loss = {loss}")
+        line(handle, f"    Train net output #0: loss = {loss} (* 1 = {loss} loss)")
+        if it % 10 == 0:
+            line(handle, f"Iteration {it}, Testing net (#0)")
+            line(handle, f"    Test net output #0: dice = {it / count:.6g}")
+        time.sleep(pause)
+    line(handle, "Optimization Done.")
+"""
+
+
+def start_fake_trainer(run_dir: Path, iterations: int, pause: float = 0.02):
+    """Start the fake trainer appending to ``run_dir/train.log``; returns the Popen."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", FAKE_TRAINER, str(run_dir / "train.log"),
+                             str(iterations), str(pause)])
