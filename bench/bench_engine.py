@@ -3,19 +3,18 @@
 Figures (ratios measured in this run):
 - training step (forward + backward + SGD update) of netlib's FCN-8s and U-Net built
   from prototxt by ``dlp.engine.Net`` vs a plain ``nn.Module`` written by hand with
-  the same layers (target ≤ 1.05);
+  the same layers (target <= 1.05);
 - achieved GFLOP/s of the engine's training step as a share of this machine's matmul
   peak (a large ``torch.mm`` timed in the same run);
 - peak resident memory of a training step, engine vs hand-written, each measured in
-  a fresh subprocess (target ≤ 1.2).
+  a fresh subprocess (target <= 1.2).
 
-Sizes are reduced from the nets' 256×256 so the whole run takes minutes on 2 cores
+Sizes are reduced from the nets' 256x256 so the whole run takes minutes on 2 cores
 (``DLP_BENCH_FCN8S_SIZE`` / ``DLP_BENCH_UNET_SIZE`` override them).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from torch import nn
 
 from bench.common import Figure, interleaved_ratio
@@ -84,7 +83,7 @@ class HandFCN8s(nn.Module):
 
 
 class HandUNet(nn.Module):
-    """netlib/unet2d by hand: 5 levels 16…256 channels, deconv 2×2 up, concat skips,
+    """netlib/unet2d by hand: 5 levels 16...256 channels, deconv 2x2 up, concat skips,
     softmax loss + soft Dice loss."""
 
     def __init__(self, classes: int = 2) -> None:
@@ -110,7 +109,7 @@ class HandUNet(nn.Module):
             if level < len(self.enc) - 1:
                 skips.append(x)
                 x = F.max_pool2d(x, 2, 2, ceil_mode=True)
-        for up, (c1, c2), skip in zip(self.ups, self.dec, reversed(skips)):
+        for up, (c1, c2), skip in zip(self.ups, self.dec, reversed(skips), strict=False):
             x = F.relu(up(x), inplace=True)[:, :, :skip.shape[2], :skip.shape[3]]
             x = torch.cat([skip, x], 1)
             x = F.relu(c2(F.relu(c1(x), inplace=True)), inplace=True)
@@ -134,7 +133,6 @@ def _engine_net(name: str, size: int, memory_format: str = "auto"):
     from dlp.engine.net import Net
     from dlp.net.filter import filter_net
     from dlp.net.prototxt import read_net
-    from dlp.proto import caffe_pb2
 
     net = filter_net(read_net(ROOT / "netlib" / name / "train_val.prototxt"), "TRAIN")
     batch = BATCH[name]
@@ -192,7 +190,7 @@ def hand_step(name: str, size: int) -> Callable[[], None]:
 
 
 def training_flops(name: str, size: int) -> int:
-    """Forward FLOPs from dlp.net.shapes × 3 (backward ≈ twice the forward)."""
+    """Forward FLOPs from dlp.net.shapes x 3 (backward ≈ twice the forward)."""
     from dlp.net.shapes import infer_shapes
 
     _, _, net = _engine_net(name, size)
@@ -211,24 +209,40 @@ def matmul_peak_gflops(n: int = 2048) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's VmHWM belongs to the address space, so it starts afresh at exec;
+    ``ru_maxrss`` would carry over the (larger) parent's peak into a child.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _child_peak_rss(kind: str, name: str, size: int) -> float:
     """Peak RSS (MiB) of two training steps in a fresh interpreter."""
+    make = "engine_step" if kind == "engine" else "hand_step"
     code = (
-        "import resource, sys, json; sys.path.insert(0, %r);"
+        f"import sys; sys.path.insert(0, {str(ROOT)!r});"
         "from bench import bench_engine as b;"
-        "step = b.engine_step(%r, %d) if %r == 'engine' else b.hand_step(%r, %d);"
-        "step(); step();"
-        "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
-    ) % (str(ROOT), name, size, kind, name, size)
+        f"step = b.{make}({name!r}, {size}); step(); step();"
+        "print(b.peak_rss_mib())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1]) / 1024.0
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def run() -> list[Figure]:
     figures: list[Figure] = []
     peak = matmul_peak_gflops()
-    figures.append(Figure("matmul peak GFLOP/s (torch.mm 2048²)", peak))
+    figures.append(Figure("matmul peak GFLOP/s (torch.mm 2048^2)", peak))
     for name in ("unet2d", "fcn8s"):
         size = SIZES[name]
         engine = engine_step(name, size)
@@ -236,13 +250,16 @@ def run() -> list[Figure]:
         ratio, t_engine, t_hand = interleaved_ratio(engine, hand, repeats=3)
         figures.append(Figure(
             f"{name} train step, engine / hand-written", ratio, 1.05,
-            detail=f"{BATCH[name]}×1×{size}×{size}: {t_engine * 1e3:.0f} ms vs "
+            detail=f"{BATCH[name]}x1x{size}x{size}: {t_engine * 1e3:.0f} ms vs "
                    f"{t_hand * 1e3:.0f} ms"))
         plain = engine_step(name, size, "contiguous")
-        layout_ratio, _, _ = interleaved_ratio(plain, engine, repeats=2)
+        last = engine_step(name, size, "channels_last")
+        layout_ratio, _, _ = interleaved_ratio(plain, last, repeats=2)
+        chosen = "channels_last" if _engine_net(name, size)[0].channels_last else "contiguous"
         figures.append(Figure(f"{name} train step, contiguous / channels_last layout",
-                              layout_ratio, detail="> 1 means channels_last is faster"))
-        del plain
+                              layout_ratio, detail=f"> 1: channels_last faster; auto chose "
+                                                   f"{chosen}"))
+        del plain, last
         flops = training_flops(name, size)
         gflops = flops / t_engine / 1e9
         figures.append(Figure(f"{name} train step GFLOP/s share of matmul peak",

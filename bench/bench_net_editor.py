@@ -81,6 +81,7 @@ def resnet_prototxt(target_layers: int = 1000) -> str:
 def run() -> list[Figure]:
     from PyQt5.QtCore import QPointF, Qt
     from PyQt5.QtGui import QMouseEvent
+    from PyQt5.QtTest import QTest
     from PyQt5.QtWidgets import QApplication
 
     from dlp.gui.net import QtNetModule
@@ -136,12 +137,14 @@ def run() -> list[Figure]:
     viewport = module.view.viewport()
     grab = module.view.mapFromScene(item.mapToScene(item.body_rect().center()))
 
-    def send(kind, pos, buttons) -> None:
-        button = Qt.LeftButton if kind != QMouseEvent.MouseMove else Qt.NoButton
-        QApplication.sendEvent(viewport, QMouseEvent(kind, QPointF(pos), button, buttons,
+    def send(kind, pos, buttons) -> None:  # a move with the left button held
+        QApplication.sendEvent(viewport, QMouseEvent(kind, QPointF(pos), Qt.NoButton, buttons,
                                                      Qt.NoModifier))
 
-    send(QMouseEvent.MouseButtonPress, grab, Qt.LeftButton)
+    start_pos = item.pos()
+    QTest.mousePress(viewport, Qt.LeftButton, Qt.NoModifier, grab)
+    if not item.isSelected():
+        raise RuntimeError("the drag benchmark did not grab its node")
     times = []
     for step in range(120):
         offset = (step % 40) * 3 - 60
@@ -157,7 +160,10 @@ def run() -> list[Figure]:
         send(QMouseEvent.MouseMove, pos, Qt.LeftButton)
         viewport.repaint()
         full.append((time.perf_counter() - start) * 1000)
-    send(QMouseEvent.MouseButtonRelease, grab, Qt.NoButton)
+    moved = item.pos() != start_pos
+    QTest.mouseRelease(viewport, Qt.LeftButton, Qt.NoModifier, grab)
+    if not moved:
+        raise RuntimeError("the drag benchmark did not move its node")
     times = times[5:]  # the first events warm caches up
     figures += [
         Figure("net_editor.drag_move_worst_ms", max(times), 16.0, "<=",

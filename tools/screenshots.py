@@ -43,7 +43,7 @@ def render_tabs(project_dir: Path, out_dir: Path, size: tuple[int, int]) -> list
         if not window.grab().save(str(path)):
             raise OSError(f"{path}: could not write the screenshot")
         written.append(path)
-    window.close()
+    window.close_discarding_changes()
     app.processEvents()
     return written
 

@@ -189,7 +189,9 @@ class _Statistics:
         self.images += 1
         if self.in_block == self._BLOCK:
             self._fold()
-        self.class_counts += np.bincount(labels.ravel(), minlength=256)[:256]
+        # a compare-and-count per class present beats bincount's cast of every pixel
+        for value in range(int(labels.max(initial=0)) + 1):
+            self.class_counts[value] += np.count_nonzero(labels == value)
 
     def _fold(self) -> None:
         if self.block is not None and self.in_block:
@@ -220,6 +222,17 @@ def _classes(source: DatasetSource, counts: np.ndarray) -> list[str]:
     if not names:
         names = ["background"] + [f"class {i}" for i in range(1, max(highest, 1) + 1)]
     return names
+
+
+def _check_replaceable(out: Path) -> None:
+    """A rebuild replaces a previous dataset, never a folder holding anything else."""
+    if out.is_file():
+        raise BuildError(f"{out}: is a file; the dataset output must be a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+        raise BuildError(
+            f"{out}: folder exists and is not a DLP dataset (no {MANIFEST_NAME}); "
+            "choose an empty or new folder"
+        )
 
 
 def _in_parallel(tasks: list) -> None:
@@ -254,6 +267,7 @@ def build_dataset(
     prep = options.preprocessing
     started = time.perf_counter()
     out = Path(out_dir)
+    _check_replaceable(out)
     result = BuildReport(out_dir=out)
 
     scan = source.scan()
@@ -296,8 +310,12 @@ def build_dataset(
                                     result.problems, options.strict)
                     continue
                 for name, image, labels in slices:
-                    features = preprocess_slice(image, prep)
-                    label_plane = preprocess_label(labels, prep)
+                    try:
+                        features = preprocess_slice(image, prep)
+                        label_plane = preprocess_label(labels, prep)
+                    except DLPError as exc:
+                        _fail_or_record(Problem(name, str(exc)), result.problems, options.strict)
+                        continue
                     if shape is None:
                         shape = features.shape
                     elif features.shape != shape:

@@ -16,6 +16,7 @@ fields would cost more than the training step it feeds).  :func:`array_to_datum`
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -98,10 +99,11 @@ def encode_datum(array: np.ndarray, label: int = 0, encoding: str | None = None)
         payload = _encode_image(arr, encoding)
         parts += [b"\x22", _varint(len(payload)), payload]
     elif arr.dtype == np.uint8:
-        payload = np.ascontiguousarray(arr).tobytes()
+        # a memoryview, not tobytes(): the final join is then the only copy
+        payload = memoryview(np.ascontiguousarray(arr)).cast("B")
         parts += [b"\x22", _varint(len(payload)), payload]
     else:
-        floats = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        floats = memoryview(np.ascontiguousarray(arr, dtype="<f4")).cast("B")
     parts += [b"\x28", _varint(int(label))]
     if not encoding and arr.dtype != np.uint8:
         # packed repeated float: Caffe's proto2 parser accepts it for float_data
@@ -289,7 +291,7 @@ _shared_envs: dict[str, tuple[lmdb.Environment, int]] = {}
 _shared_lock = threading.Lock()
 
 
-def _open_shared(key: str, subdir: bool, shown: Path) -> lmdb.Environment:
+def _open_shared(key: str, location: str, subdir: bool, shown: Path) -> lmdb.Environment:
     with _shared_lock:
         if key in _shared_envs:
             env, count = _shared_envs[key]
@@ -297,7 +299,7 @@ def _open_shared(key: str, subdir: bool, shown: Path) -> lmdb.Environment:
             return env
         try:
             env = lmdb.open(
-                key, subdir=subdir, readonly=True, lock=False,
+                location, subdir=subdir, readonly=True, lock=False,
                 readahead=False, meminit=False, max_readers=512,
             )
         except lmdb.Error as exc:
@@ -329,8 +331,11 @@ class DatumDB:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         location, subdir = _lmdb_location(self.path)
-        self._env_key = str(location.resolve())
-        self._env = _open_shared(self._env_key, subdir, self.path)
+        # keyed by the data file's identity too: a rebuilt dataset at the same path is a
+        # new database, not the one a long-running reader still has open
+        data_file = os.stat(location / "data.mdb" if subdir else location)
+        self._env_key = f"{location.resolve()}#{data_file.st_dev}:{data_file.st_ino}"
+        self._env = _open_shared(self._env_key, str(location.resolve()), subdir, self.path)
         self._closed = False
         self._keys: list[str] | None = None
         self._keys_lock = threading.Lock()
@@ -351,7 +356,8 @@ class DatumDB:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
-            self.close()
+            with contextlib.suppress(Exception):  # interpreter shutdown may have freed globals
+                self.close()
 
     def keys(self) -> list[str]:
         """All keys in database (sorted) order; cached after the first call."""

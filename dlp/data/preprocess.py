@@ -91,7 +91,8 @@ def _to_gray_or_bgr(image: np.ndarray, channels: int) -> np.ndarray:
     """(H, W) or (H, W, 3) RGB → float32 (C, H, W) with C = 1 (gray) or 3 (BGR)."""
     img = np.asarray(image)
     if img.ndim == 2:
-        return img.astype(np.float32)[np.newaxis]
+        # no copy yet: preprocess_slice copies once at the end if nothing else did
+        return np.asarray(img, dtype=np.float32)[np.newaxis]
     if img.ndim == 3 and img.shape[2] in (3, 4):
         rgb = img[..., :3].astype(np.float32)
         if channels == 3:
@@ -154,7 +155,7 @@ def _pad_crop_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _fit(planes: np.ndarray, prep: Preprocessing, nearest: bool) -> np.ndarray:
-    if prep.size is None or prep.size_policy == "none":
+    if prep.size is None or prep.size_policy == "none" or planes.shape[1:] == tuple(prep.size):
         return planes
     if prep.size_policy == "resize":
         return np.stack([_resize_plane(p, prep.size, nearest) for p in planes])
@@ -169,11 +170,17 @@ def preprocess_slice(image_2d: np.ndarray, preprocessing: Preprocessing | dict) 
     planes = _normalise(planes, prep)
     planes = _fit(planes, prep, nearest=False)
     if prep.bits == 8:
-        planes = np.clip(np.rint(planes), 0, 255).astype(np.uint8)
+        if np.may_share_memory(planes, image_2d):
+            planes = planes.copy()
+        np.rint(planes, out=planes)
+        np.clip(planes, 0, 255, out=planes)
+        planes = planes.astype(np.uint8)
     else:
         planes = planes.astype(np.float32, copy=False)
     if prep.channels == 3 and planes.shape[0] == 1:
         planes = np.repeat(planes, 3, axis=0)
+    if np.may_share_memory(planes, image_2d):
+        return planes.copy()  # never hand back a view of the caller's image
     return np.ascontiguousarray(planes)
 
 
@@ -184,7 +191,10 @@ def preprocess_label(label_2d: np.ndarray, preprocessing: Preprocessing | dict) 
     labels = np.asarray(label_2d)
     if labels.ndim != 2:
         raise InputError(f"a label slice is (H, W); got shape {labels.shape}")
-    return np.ascontiguousarray(_fit(labels.astype(np.uint8)[np.newaxis], prep, nearest=True))
+    fitted = _fit(labels.astype(np.uint8, copy=False)[np.newaxis], prep, nearest=True)
+    if np.may_share_memory(fitted, label_2d):
+        return fitted.copy()
+    return np.ascontiguousarray(fitted)
 
 
 def restore_label(

@@ -35,7 +35,7 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if len(pts) < 3:
         return mask
     x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    x1, y1 = np.concatenate((x0[1:], x0[:1])), np.concatenate((y0[1:], y0[:1]))
     # rows r (pixel-centre y) crossed by an edge: lower <= r < upper (half-open)
     lower = np.maximum(np.ceil(np.minimum(y0, y1)), 0).astype(np.int64)
     upper = np.minimum(np.ceil(np.maximum(y0, y1)), height).astype(np.int64)

@@ -13,6 +13,7 @@ rule of :mod:`dlp.data.rasterize`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ CLASS_SETS: dict[str, tuple[list[str], list[tuple[str, int]]]] = {
 }
 
 
+_TWO_FIELDS_PER_LINE = re.compile(r"(?:[ \t]*\S+[ \t]+\S+[ \t]*(?:\r?\n|\Z)|[ \t]*\r?\n)*")
+
+
 class ContourError(InputError):
     """A contour file is malformed; the message names the file and line."""
 
@@ -47,13 +51,14 @@ def read_contour(path: str | os.PathLike[str]) -> np.ndarray:
         text = path.read_text(encoding="ascii", errors="strict")
     except (OSError, UnicodeDecodeError) as exc:
         raise ContourError(f"{path}: cannot read contour file: {exc}") from exc
-    try:
-        # the common case in one vectorised conversion; line-by-line only to explain errors
-        values = np.array(text.split(), dtype=np.float64)
-        lines_ok = all(len(line.split()) in (0, 2) for line in text.splitlines())
-    except ValueError:
-        values, lines_ok = np.zeros(0), False
-    if not lines_ok:
+    # the common case in two C-level calls; line by line only to explain an error
+    values = None
+    if _TWO_FIELDS_PER_LINE.fullmatch(text):
+        try:
+            values = np.array(text.split(), dtype=np.float64)
+        except ValueError:
+            values = None
+    if values is None:
         _raise_contour_line_error(path, text)
     points = values.reshape(-1, 2)
     if len(points) < 3:

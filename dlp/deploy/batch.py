@@ -31,7 +31,7 @@ from dlp.fsutil import atomic_write_text
 from dlp.progress import CancelToken, ProgressCallback, report
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compare by identity
 class ItemResult:
     """The outcome of one input: a prediction and files, or the reason it failed."""
 
@@ -50,7 +50,7 @@ class ItemResult:
         return self.error is None
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compare by identity
 class BatchReport:
     """Everything a batch did; ``cancelled`` when the user stopped it early."""
 

@@ -26,7 +26,7 @@ METRICS = ("dice", "iou", "hausdorff")
 WORST_IS_HIGH = {"dice": False, "iou": False, "hausdorff": True}
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compare by identity
 class ImageScores:
     """Agreement of one image's prediction with its ground truth (arrays of one per class)."""
 
@@ -40,7 +40,7 @@ class ImageScores:
         return getattr(self, name)
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compare by identity
 class EvaluationReport:
     """All images' scores, the failures, and the pixel confusion matrix summed over images."""
 

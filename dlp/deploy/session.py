@@ -43,7 +43,7 @@ class ModelMismatchError(InputError):
     """An image does not fit the model (channels, size); the message says why."""
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: compare by identity
 class Prediction:
     """The segmentation of one image volume.
 

@@ -40,7 +40,7 @@ class SampleDraw:
 
 
 def _sym(u: float, amount: float) -> float:
-    """Map a uniform ``u`` in [0, 1) to [−amount, amount)."""
+    """Map a uniform ``u`` in [0, 1) to [-amount, amount)."""
     return (2.0 * u - 1.0) * amount
 
 
@@ -61,16 +61,17 @@ def augment_geometry(sample: np.ndarray, aug: Any, draw: SampleDraw) -> np.ndarr
     rows, cols = np.meshgrid(np.arange(height, dtype=np.float64),
                              np.arange(width, dtype=np.float64), indexing="ij")
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
-    # Output pixel p samples the input at centre + R(-angle)·(p − centre)/zoom.
+    # Output pixel p samples the input at centre + R(-angle)*(p - centre)/zoom.
     cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
     dy, dx = rows - cy, cols - cx
     src_y = cy + cos * dy - sin * dx
     src_x = cx + sin * dy + cos * dx
     if elastic:
         if draw.noise.shape[1:] != (height, width):
-            raise ValueError(f"elastic noise {draw.noise.shape[1:]} for a {height}×{width} sample")
-        src_y = src_y + ndimage.gaussian_filter(draw.noise[0], aug.elastic_sigma) * aug.elastic_alpha
-        src_x = src_x + ndimage.gaussian_filter(draw.noise[1], aug.elastic_sigma) * aug.elastic_alpha
+            raise ValueError(f"elastic noise {draw.noise.shape[1:]} for a {height}x{width} sample")
+        sigma, alpha = aug.elastic_sigma, aug.elastic_alpha
+        src_y = src_y + ndimage.gaussian_filter(draw.noise[0], sigma) * alpha
+        src_x = src_x + ndimage.gaussian_filter(draw.noise[1], sigma) * alpha
     order = 0 if aug.is_label else 1
     coords = np.stack([src_y, src_x])
     out = np.empty(sample.shape, dtype=np.float32)
@@ -81,7 +82,7 @@ def augment_geometry(sample: np.ndarray, aug: Any, draw: SampleDraw) -> np.ndarr
 
 
 def augment_intensity(sample: np.ndarray, aug: Any, draw: SampleDraw) -> np.ndarray:
-    """``x · (1 + gain) + shift`` with gain, shift drawn in ±intensity_gain/shift."""
+    """``x * (1 + gain) + shift`` with gain, shift drawn in +-intensity_gain/shift."""
     if aug.is_label or draw.apply >= aug.probability:
         return sample
     gain = 1.0 + _sym(draw.gain, aug.intensity_gain)
@@ -92,7 +93,7 @@ def augment_intensity(sample: np.ndarray, aug: Any, draw: SampleDraw) -> np.ndar
 
 
 class CaffeTransform:
-    """Caffe's ``DataTransformer``: ``(x − mean) · scale`` then crop and mirror.
+    """Caffe's ``DataTransformer``: ``(x - mean) * scale`` then crop and mirror.
 
     Crop offsets are random in TRAIN and central in TEST; mirror is random in both
     phases (as in Caffe).  ``mean`` is a full ``(C, H, W)`` mean image or per-channel
@@ -107,7 +108,7 @@ class CaffeTransform:
         self.crop = int(param.crop_size)
         self.train = phase_train
         if self.crop and (self.crop > height or self.crop > width):
-            raise ValueError(f"crop_size {self.crop} is larger than the {height}×{width} data")
+            raise ValueError(f"crop_size {self.crop} is larger than the {height}x{width} data")
         self.mean: np.ndarray | None = None
         if mean_image is not None:
             if mean_image.shape != (channels, height, width):

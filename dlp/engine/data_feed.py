@@ -91,7 +91,7 @@ class DataFeed:
             raise DataFeedError(f"reading the training data failed: {item}") from item
         return [
             tuple(t.to(m.device, non_blocking=True) if t.device != m.device else t for t in ts)
-            for m, ts in zip(self.members, item)
+            for m, ts in zip(self.members, item, strict=False)
         ]
 
     def close(self) -> None:
@@ -188,7 +188,7 @@ class DataFeed:
                 datas[j][i] = sample
                 labels[j][i] = label
         out = []
-        for member, data, label in zip(self.members, datas, labels):
+        for member, data, label in zip(self.members, datas, labels, strict=False):
             tensor = torch.from_numpy(data)
             if member.channels_last:
                 tensor = tensor.contiguous(memory_format=torch.channels_last)

@@ -1,7 +1,7 @@
 """Caffe's weight fillers (``FillerParameter``), drawing from a seeded generator.
 
 Fan-in/fan-out follow Caffe exactly: ``fan_in = count / shape[0]`` and
-``fan_out = count / shape[1]`` — for a Deconvolution weight ``(in, out/g, k…)``
+``fan_out = count / shape[1]`` — for a Deconvolution weight ``(in, out/g, k...)``
 that is the opposite of PyTorch's convention, which is what Caffe does.
 """
 

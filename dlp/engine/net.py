@@ -12,6 +12,8 @@ PyTorch's channels_last layout, which the oneDNN CPU kernels prefer.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ _INPLACE_CAPABLE = frozenset({"ReLU", "Dropout"})
 
 
 class NetBuildError(InputError):
-    """The net cannot be built (unknown bottom, wrong blob counts, bad shapes …)."""
+    """The net cannot be built (unknown bottom, wrong blob counts, bad shapes ...)."""
 
 
 class NetInputError(InputError):
@@ -121,7 +123,8 @@ class Net(nn.Module):
         self.ctx = BuildContext(self.phase, self.device, python_layers, seed,
                                 Path(root) if root is not None else None)
         generator = torch.Generator()
-        generator.manual_seed(seed if seed is not None else torch.seed())
+        # Without a seed, draw one from the global generator (honours torch.manual_seed).
+        generator.manual_seed(seed if seed is not None else int(torch.randint(2**62, ())))
         self.layers = nn.ModuleList()
         self.layer_names: list[str] = []
         self.layer_types: list[str] = []
@@ -171,15 +174,14 @@ class Net(nn.Module):
             except (LayerError, InputError):
                 raise
             except Exception as exc:
+                given = ", ".join(f"{b} {s}" for b, s in zip(lp.bottom, bottom_shapes,
+                                                            strict=True))
                 raise NetBuildError(
-                    f"{where}: cannot run on bottoms "
-                    f"{', '.join(f'{b} {s}' for b, s in zip(lp.bottom, bottom_shapes))}: "
-                    f"{_first_line(exc)}"
-                ) from None
+                    f"{where}: cannot run on bottoms {given}: {_first_line(exc)}") from None
             if len(top_shapes) != len(lp.top):
                 raise NetBuildError(f"{where}: produces {len(top_shapes)} blob(s) but names "
                                     f"{len(lp.top)} top(s)")
-            for top, shape in zip(lp.top, top_shapes):
+            for top, shape in zip(lp.top, top_shapes, strict=False):
                 if top in shapes and top not in lp.bottom:
                     raise NetBuildError(f"{where}: top {top!r} is already produced by an "
                                         f"earlier layer (only in-place reuse is allowed)")
@@ -192,7 +194,8 @@ class Net(nn.Module):
             read_since.update(lp.bottom)
             for top in lp.top:
                 read_since.discard(top)
-                producer[top] = "in-place" if top in lp.bottom else lp.type
+                fresh = top not in lp.bottom and getattr(layer, "fresh_output", True)
+                producer[top] = lp.type if fresh else "reused"
             self._set_loss_weights(lp, is_loss, where)
             self.layers.append(layer)
             self.layer_names.append(lp.name)
@@ -210,7 +213,7 @@ class Net(nn.Module):
                                 f"({len(lp.top)}), got {len(weights)}")
         if not weights and is_loss:
             weights = [1.0] + [0.0] * (len(lp.top) - 1)
-        for top, weight in zip(lp.top, weights):
+        for top, weight in zip(lp.top, weights, strict=False):
             if weight:
                 self.loss_weights[top] = float(weight)
 
@@ -218,8 +221,9 @@ class Net(nn.Module):
         """Caffe's parameter sharing by ``ParamSpec.name`` and the learnable list."""
         owners: dict[str, ParamEntry] = {}
         entries: list[ParamEntry] = []
-        for layer, specs in zip(self.layers, self._param_specs):
-            for index, (attr, learnable) in enumerate(zip(layer.blob_names, layer.learnable)):
+        for layer, specs in zip(self.layers, self._param_specs, strict=False):
+            for index, (attr, learnable) in enumerate(zip(layer.blob_names, layer.learnable,
+                                                                        strict=True)):
                 spec = specs[index] if index < len(specs) else None
                 name = spec.name if spec is not None and spec.name else None
                 lr = spec.lr_mult if spec is not None and spec.HasField("lr_mult") else 1.0
@@ -262,13 +266,9 @@ class Net(nn.Module):
             raise InputError(f"memory_format must be auto, channels_last or contiguous, got "
                              f"{memory_format!r}")
         use = memory_format == "channels_last" or (
-            memory_format == "auto" and any(
-                t in _CONV_TYPES and len(self.blob_shapes[lp.bottom[0]]) == 4
-                for t, lp in zip(self.layer_types, self.net_param.layer)
-            )
-        )
+            memory_format == "auto" and self._activations_dominate())
         if use:
-            for layer, t in zip(self.layers, self.layer_types):
+            for layer, t in zip(self.layers, self.layer_types, strict=False):
                 if t in _CONV_TYPES and layer.weight.dim() == 4:
                     with torch.no_grad():
                         layer.weight.data = layer.weight.data.contiguous(
@@ -276,6 +276,21 @@ class Net(nn.Module):
                 if hasattr(layer, "use_channels_last"):
                     layer.use_channels_last()
         return use
+
+    def _activations_dominate(self) -> bool:
+        """True when the 2-D convolutions' outputs outweigh their weights.
+
+        oneDNN's channels_last kernels win on activation-heavy nets (U-Net: 1.3x per
+        training step here) but lose on weight-heavy ones (FCN-8s's 7x7x512x4096 fc6:
+        2x slower), where the weights' reordering dominates.
+        """
+        weights = activations = 0
+        for layer, t, lp in zip(self.layers, self.layer_types, self.net_param.layer,
+                                strict=True):
+            if t in _CONV_TYPES and layer.weight.dim() == 4:
+                weights += layer.weight.numel()
+                activations += math.prod(self.blob_shapes[lp.top[0]])
+        return weights > 0 and activations >= weights
 
     # -- running -------------------------------------------------------------------------
     def forward(self, inputs: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -302,7 +317,7 @@ class Net(nn.Module):
             if not bottoms and self.channels_last:
                 outputs = tuple(o.contiguous(memory_format=torch.channels_last)
                                 if o.dim() == 4 else o for o in outputs)
-            for name, tensor in zip(tops, outputs):
+            for name, tensor in zip(tops, outputs, strict=False):
                 blobs[name] = tensor
         if not self._verified:
             self._verify_shapes(blobs)
@@ -337,7 +352,7 @@ class Net(nn.Module):
         return tensor
 
     def loss(self, blobs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """``Σ loss_weight · sum(top)`` over the loss tops (Caffe's rule)."""
+        """``sum loss_weight * sum(top)`` over the loss tops (Caffe's rule)."""
         total: torch.Tensor | None = None
         for name, weight in self.loss_weights.items():
             term = blobs[name].sum() if blobs[name].dim() else blobs[name]
@@ -362,7 +377,7 @@ class Net(nn.Module):
 
         out = caffe_pb2.NetParameter()
         out.CopyFrom(self.net_param)
-        for lp, layer in zip(out.layer, self.layers):
+        for lp, layer in zip(out.layer, self.layers, strict=False):
             del lp.blobs[:]
             if with_weights:
                 for tensor in layer.caffe_blobs():
@@ -380,12 +395,12 @@ class Net(nn.Module):
         ``ShareTrainedLayersWith``, e.g. a TEST net beside the TRAIN net); returns the
         number of blobs shared."""
         shared = 0
-        others = dict(zip(other.layer_names, other.layers))
-        for name, layer in zip(self.layer_names, self.layers):
+        others = dict(zip(other.layer_names, other.layers, strict=False))
+        for name, layer in zip(self.layer_names, self.layers, strict=False):
             source = others.get(name)
             if source is None or len(source.blob_names) != len(layer.blob_names):
                 continue
-            for attr, source_attr in zip(layer.blob_names, source.blob_names):
+            for attr, source_attr in zip(layer.blob_names, source.blob_names, strict=False):
                 theirs = getattr(source, source_attr)
                 if tuple(theirs.shape) == tuple(getattr(layer, attr).shape):
                     setattr(layer, attr, theirs)
@@ -399,10 +414,8 @@ class Net(nn.Module):
             feed.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown may have torn down queue
             self.close()
-        except Exception:
-            pass
 
 
 def _probe_shapes(layer: Layer, bottom_shapes: list[Shape]) -> list[Shape]:
@@ -428,7 +441,7 @@ def _override_input_shapes(net: caffe_pb2.NetParameter, shapes: Mapping[str, Sha
         per_top = [declared[i if len(declared) > 1 else 0] if declared else None
                    for i in range(len(lp.top))]
         new = []
-        for top, old in zip(lp.top, per_top):
+        for top, old in zip(lp.top, per_top, strict=False):
             shape = caffe_pb2.BlobShape()
             if top in shapes:
                 shape.dim.extend(int(d) for d in shapes[top])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -181,13 +181,13 @@ class WeightReport:
 
 
 def _fmt(shape: tuple[int, ...] | None) -> str:
-    return "none" if shape is None else "×".join(map(str, shape)) or "()"
+    return "none" if shape is None else "x".join(map(str, shape)) or "()"
 
 
 def copy_weights(net: Net, weights: caffe_pb2.NetParameter) -> WeightReport:
     """Copy blobs into ``net`` by layer name; a layer is copied only if all its blobs fit."""
     report = WeightReport()
-    layers = dict(zip(net.layer_names, net.layers))
+    layers = dict(zip(net.layer_names, net.layers, strict=False))
     with_blobs = {name for name, layer in layers.items() if layer.blob_names}
     seen: set[str] = set()
     for source in weights.layer:
@@ -209,7 +209,7 @@ def copy_weights(net: Net, weights: caffe_pb2.NetParameter) -> WeightReport:
             report.mismatched += problems
             continue
         with torch.no_grad():
-            for tensor, blob in zip(tensors, source.blobs):
+            for tensor, blob in zip(tensors, source.blobs, strict=False):
                 values = torch.from_numpy(blob_to_array(blob)).reshape(tensor.shape)
                 tensor.copy_(values)
         report.matched.append(source.name)
@@ -226,13 +226,14 @@ def load_weights(net: Net, path: str | os.PathLike[str], *, strict: bool = False
     """
     weights = read_caffemodel(path)
     report = copy_weights(net, weights)
-    expected = [n for n, layer in zip(net.layer_names, net.layers) if layer.blob_names]
+    expected = [n for n, layer in zip(net.layer_names, net.layers, strict=True)
+                if layer.blob_names]
     if expected and not report.matched:
         in_file = [lp.name for lp in weights.layer if lp.blobs]
         detail = report.summary() if report.mismatched else (
             f"the file has {', '.join(in_file[:8]) or 'no weights'}"
-            f"{' …' if len(in_file) > 8 else ''}; the net expects "
-            f"{', '.join(expected[:8])}{' …' if len(expected) > 8 else ''}")
+            f"{' ...' if len(in_file) > 8 else ''}; the net expects "
+            f"{', '.join(expected[:8])}{' ...' if len(expected) > 8 else ''}")
         raise WeightsError(f"{path}: no layer of these weights fits net {net.name!r} "
                            f"(weights for another net?): {detail}")
     if strict and report.mismatched:
@@ -244,8 +245,8 @@ def export_state_dict(net: Net) -> dict[str, torch.Tensor]:
     """``{"<layer>.<blob>": tensor}`` (e.g. ``conv1.weight``, ``bn1.mean``), contiguous
     CPU copies, in Caffe's layer and blob order."""
     out: dict[str, torch.Tensor] = {}
-    for name, layer in zip(net.layer_names, net.layers):
-        for attr, tensor in zip(layer.blob_names, layer.caffe_blobs()):
+    for name, layer in zip(net.layer_names, net.layers, strict=False):
+        for attr, tensor in zip(layer.blob_names, layer.caffe_blobs(), strict=False):
             out[f"{name}.{attr}"] = tensor.detach().to("cpu").contiguous().clone()
     return out
 

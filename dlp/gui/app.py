@@ -83,7 +83,7 @@ def run_app(project_dir: str | Path | None = None, *, demo: bool = False,
     if screenshot is not None:
         def grab_and_quit() -> None:
             window.grab().save(screenshot)
-            window.close()
+            window.close_discarding_changes()
 
         QTimer.singleShot(300, grab_and_quit)
     else:

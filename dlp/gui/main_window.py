@@ -119,6 +119,8 @@ class MainWindow(QMainWindow):
         self._undo_group = QUndoGroup(self)
         self._demo_worker: Worker | None = None
         self._session_started = False
+        self._discard_on_close = False
+        self.claimed_shortcuts: list[tuple[str, str, str]] = []  # (tab, action, key)
 
         self.setWindowIcon(icon("dlp"))
         self.resize(1280, 820)
@@ -130,6 +132,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
+        self._claim_shortcuts()
 
         self._autosave_timer = QTimer(self)
         self._autosave_timer.timeout.connect(self.autosave_now)
@@ -146,7 +149,7 @@ class MainWindow(QMainWindow):
 
     def _build_tabs(self) -> None:
         self.tabs = QTabWidget(self)
-        self.tabs.setDocumentMode(False)
+        self.tabs.setObjectName("main-tabs")
         self.setCentralWidget(self.tabs)
         specs = [s for s in MODULES
                  if self._module_titles is None or s.title in self._module_titles]
@@ -271,12 +274,29 @@ class MainWindow(QMainWindow):
         self.project_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.device_label = QLabel()
         self.engine_label = QLabel()
+        self.python_label = QLabel()
+        self.python_label.setProperty("role", "warning")
         self.progress_panel = ProgressPanel(self)
         self.progress_panel.hide()
         status.addWidget(self.project_label, 1)
         status.addPermanentWidget(self.progress_panel)
+        status.addPermanentWidget(self.python_label)
         status.addPermanentWidget(self.device_label)
         status.addPermanentWidget(self.engine_label)
+
+    def _claim_shortcuts(self) -> None:
+        """The window's keys (Ctrl+S, Ctrl+O, Ctrl+Z, …) win over a tab's own action with
+        the same key: Qt fires neither of two matching shortcuts ("ambiguous overload").
+        The tab's action keeps its button and menu entry, only the key moves to the window.
+        """
+        owned = {action.shortcut().toString() for action in self.findChildren(QAction)
+                 if not action.shortcut().isEmpty() and action.parent() is self}
+        for name, widget in self.modules.items():
+            for action in [*widget.actions(), *widget.findChildren(QAction)]:
+                key = action.shortcut().toString()
+                if key and key in owned:
+                    action.setShortcut(QKeySequence())
+                    self.claimed_shortcuts.append((name, action.text(), key))
 
     # ------------------------------------------------------------------ modules
 
@@ -325,6 +345,8 @@ class MainWindow(QMainWindow):
         engine = "built-in (PyTorch)" if settings.engine == "builtin" else \
             f"external Caffe ({settings.caffe_tools})"
         self.engine_label.setText(f"Engine: {engine}")
+        self.python_label.setText("Python layers allowed" if settings.python_layers else "")
+        self.python_label.setVisible(settings.python_layers)
 
     def _on_project_change(self) -> None:
         self._update_title()
@@ -406,7 +428,11 @@ class MainWindow(QMainWindow):
     def start_session(self) -> None:
         """Offer crash recovery for the open project, then mark it open by us."""
         project = self.qt_project.project
-        if project.needs_recovery():
+        if project.other_session_alive():
+            self.statusBar().showMessage(
+                "This project is also open in another DLP window: saving in both "
+                "overwrites each other's files.", 15000)
+        elif project.needs_recovery():
             modules = ", ".join(sorted(project.autosaved()))
             answer = QMessageBox.question(
                 self, "Recover unsaved changes?",
@@ -585,8 +611,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
 
+    def close_discarding_changes(self) -> bool:
+        """Close without asking (smoke checks, screenshots): unsaved changes are dropped."""
+        self._discard_on_close = True
+        return self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.confirm_project_close("quit"):
+        if not self._discard_on_close and \
+                not self.confirm_project_close("quit"):
             event.ignore()
             return
         if self._demo_worker is not None:

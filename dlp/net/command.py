@@ -315,6 +315,6 @@ def _run_onnx(args: argparse.Namespace) -> int:
     from dlp.engine.weights import read_caffemodel
 
     weights = read_caffemodel(args.weights)
-    export_onnx(net, weights, args.output, tuple(input_shape))
-    print(f"wrote {args.output}")
+    report = export_onnx(net, weights, args.output, tuple(input_shape))
+    print(f"wrote {args.output}" + (f": weights {report.summary()}" if report else ""))
     return 0

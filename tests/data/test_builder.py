@@ -331,3 +331,31 @@ def test_folder_and_nifti_commands(tmp_path: Path, _dlp) -> None:
     strict = _dlp("dataset", "nifti", "--images", str(tmp_path / "n/img"), "--labels",
                   str(tmp_path / "f/masks"), "--out", str(tmp_path / "bad"), "--strict")
     assert strict.returncode == 1 and "no label volume named a" in strict.stderr
+
+
+def test_an_unrelated_existing_folder_is_never_replaced(small_phantom, tmp_path: Path) -> None:
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("years of work")
+    with pytest.raises(BuildError, match="not a DLP dataset"):
+        build_dataset(_sunnybrook(small_phantom), precious, BuildOptions(preprocessing=SMALL))
+    assert (precious / "chapter1.tex").read_text() == "years of work"
+    (tmp_path / "empty").mkdir()
+    build_dataset(_sunnybrook(small_phantom), tmp_path / "empty", BuildOptions(preprocessing=SMALL))
+    assert (tmp_path / "empty" / "manifest.json").is_file()
+
+
+def test_a_reader_open_during_a_rebuild_and_a_new_reader_see_their_own_data(
+    small_phantom, tmp_path: Path
+) -> None:
+    out = tmp_path / "ds"
+    build_dataset(_sunnybrook(small_phantom), out,
+                  BuildOptions(preprocessing=Preprocessing(size=(32, 32))))
+    old = DatumDB(out / "train_db/features")
+    assert old.first()[1].shape == (1, 32, 32)
+    build_dataset(_sunnybrook(small_phantom), out,
+                  BuildOptions(preprocessing=Preprocessing(size=(24, 24))))
+    with DatumDB(out / "train_db/features") as new:
+        assert new.first()[1].shape == (1, 24, 24)
+    assert old.first()[1].shape == (1, 32, 32)  # still reading what it opened
+    old.close()

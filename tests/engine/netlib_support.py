@@ -20,7 +20,7 @@ def meta(name: str) -> dict:
 
 def with_inputs(name: str, phase: str, size: int, batch: int = 1
                 ) -> tuple[caffe_pb2.NetParameter, dict[str, tuple[int, ...]]]:
-    """The phase's net with every Data layer swapped for an Input of ``size``²."""
+    """The phase's net with every Data layer swapped for an Input of ``size``^2."""
     info = meta(name)
     channels = info["input"][0]
     segmentation = info["task"] == "segmentation"

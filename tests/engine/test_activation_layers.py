@@ -33,7 +33,8 @@ def test_neuron_forward_and_gradient(fields, formula, rng):
     # Keep away from kinks (0, clip bounds) where finite differences are undefined.
     x = rng.uniform(0.1, 1.5, (2, 3, 4)) * rng.choice([-1, 1], (2, 3, 4))
     (y,) = layer(torch.from_numpy(x))
-    np.testing.assert_allclose(y.detach().numpy(), formula(x), rtol=1e-6, atol=1e-9)  # params are float32
+    np.testing.assert_allclose(y.detach().numpy(), formula(x), rtol=1e-6,
+                               atol=1e-9)  # parameters are float32 fields
     check_gradients(lambda t: layer(t)[0], torch.from_numpy(x).requires_grad_())
 
 

@@ -45,7 +45,7 @@ def test_crop_offsets_as_fcn_uses_them(rng):
     np.testing.assert_array_equal(per_axis(t(x), t(ref))[0].numpy(), x[:, 1:2, 2:22, 3:24])
     default = build_layer('name: "c" type: "Crop"', [x.shape, ref.shape])
     np.testing.assert_array_equal(default(t(x), t(ref))[0].numpy(), x[:, :, :20, :21])
-    with pytest.raises(DLPError, match="offset 25 \\+ size 20 exceeds"):
+    with pytest.raises(DLPError, match=r"offset 25 \+ size 20 exceeds"):
         build_layer('name: "c" type: "Crop" crop_param { offset: 25 }', [x.shape, ref.shape])
     check_gradients(lambda a: layer(a, t(ref))[0], t(x[:, :, :22, :23]).requires_grad_())
 
@@ -54,7 +54,7 @@ def test_concat_slice_split_flatten(rng):
     a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))
     concat = build_layer('name: "c" type: "Concat"', [a.shape, b.shape])
     np.testing.assert_array_equal(concat(t(a), t(b))[0].numpy(), np.concatenate([a, b], 1))
-    with pytest.raises(DLPError, match="must match bottom 0"):
+    with pytest.raises(DLPError, match=r"must match bottom 0"):
         build_layer('name: "c" type: "Concat" concat_param { axis: 2 }', [a.shape, b.shape])
     x = rng.standard_normal((2, 6, 3))
     sliced = build_layer('name: "s" type: "Slice" top: "a" top: "b" top: "c" slice_param { '
@@ -103,7 +103,7 @@ def test_reshape_rules(fields, shape, expected):
 
 
 def test_reshape_count_mismatch_is_named():
-    with pytest.raises(DLPError, match="layer 'r' \\(Reshape\\).*changes the element count"):
+    with pytest.raises(DLPError, match=r"layer 'r' \(Reshape\).*changes the element count"):
         build_layer('name: "r" type: "Reshape" reshape_param { shape { dim: 5 } }', [(2, 3)])
 
 
@@ -130,3 +130,33 @@ def test_argmax_without_and_with_axis():
 def test_silence_consumes_everything():
     layer = build_layer('name: "s" type: "Silence"', [(2,), (3, 4)])
     assert layer(torch.zeros(2), torch.zeros(3, 4)) == ()
+
+
+def test_mvn_reduction_tile_embed(rng):
+    x = rng.standard_normal((2, 3, 4, 5))
+    mvn = build_layer('name: "m" type: "MVN"', [x.shape])
+    centred = x - x.mean(axis=(2, 3), keepdims=True)
+    expected = centred / (np.sqrt((centred ** 2).mean(axis=(2, 3), keepdims=True)) + 1e-9)
+    np.testing.assert_allclose(mvn(t(x))[0].detach().numpy(), expected, rtol=1e-6)
+    weights = t(x.copy())  # gradcheck perturbs the input, which shares x's memory
+    check_gradients(lambda v: mvn(v)[0] * weights, t(x).requires_grad_())
+    across = build_layer('name: "m" type: "MVN" mvn_param { across_channels: true '
+                         'normalize_variance: false }', [x.shape])
+    np.testing.assert_allclose(across(t(x))[0].numpy(),
+                               x - x.mean(axis=(1, 2, 3), keepdims=True), atol=1e-12)
+    for op, fn in (("SUM", np.sum), ("ASUM", lambda a, axis: np.abs(a).sum(axis=axis)),
+                   ("SUMSQ", lambda a, axis: (a ** 2).sum(axis=axis)), ("MEAN", np.mean)):
+        red = build_layer(f'name: "r" type: "Reduction" reduction_param {{ operation: {op} '
+                          f'axis: 2 coeff: 2 }}', [x.shape])
+        np.testing.assert_allclose(red(t(x))[0].numpy(), 2 * fn(x, axis=(2, 3)), rtol=1e-6)
+    tile = build_layer('name: "t" type: "Tile" tile_param { axis: 1 tiles: 3 }', [x.shape])
+    np.testing.assert_array_equal(tile(t(x))[0].numpy(), np.tile(x, (1, 3, 1, 1)))
+    embed = build_layer('name: "e" type: "Embed" embed_param { num_output: 4 input_dim: 5 '
+                        'weight_filler { type: "gaussian" } bias_filler { type: "constant" '
+                        'value: 1 } }', [(2, 3)])
+    idx = t([[0, 4, 2], [1, 1, 3]])
+    (y,) = embed(idx)
+    np.testing.assert_allclose(y.detach().numpy(),
+                               embed.weight.detach().numpy()[[[0, 4, 2], [1, 1, 3]]] + 1)
+    with pytest.raises(DLPError, match=r"indices must be in 0..4, found 7"):
+        embed(t([[7, 0, 0], [0, 0, 0]]))

@@ -26,7 +26,7 @@ def _label_map(index: int, size: int = 8) -> np.ndarray:
 
 @pytest.fixture
 def digits_db(tmp_path: Path) -> Path:
-    """train_db/features (uint8 images = 100·label + index) and train_db/labels."""
+    """train_db/features (uint8 images = 100*label + index) and train_db/labels."""
     root = tmp_path / "train_db"
     with DatumWriter(root / "features") as features, DatumWriter(root / "labels") as labels:
         for i in range(RECORDS):
@@ -141,9 +141,9 @@ layer {{ name: "p" type: "Data" top: "p" data_param {{ source: "{tmp_path / 'p'}
 def test_data_layer_errors_name_the_layer(tmp_path, digits_db):
     text = f'layer {{ name: "d" type: "Data" top: "d" data_param {{ source: "{tmp_path}/nope" ' \
            f'backend: LMDB batch_size: 1 }} }}'
-    with pytest.raises(DLPError, match="layer 'd' \\(Data\\): data_param.source: .*nope"):
+    with pytest.raises(DLPError, match=r"layer 'd' \(Data\): data_param.source: .*nope"):
         Net(parse_net_text(text), "TRAIN")
-    with pytest.raises(DLPError, match="batch_size 3 differs"):
+    with pytest.raises(DLPError, match=r"batch_size 3 differs"):
         bad = f"""
 layer {{ name: "a" type: "Data" top: "a" data_param {{ source: "{digits_db / 'features'}"
   backend: LMDB batch_size: 2 }} }}
@@ -164,8 +164,8 @@ layer { name: "legacy" type: "DummyData" top: "c" dummy_data_param {
     assert first["a"].tolist() == [[3.0] * 3] * 2 and first["c"].shape == (1, 2, 3, 4)
     assert not torch.equal(first["b"], second["b"])  # random fillers refill each forward
     inputs = net_with_inputs("", {"x": (1, 2)})
-    with pytest.raises(NetInputError, match="input blob\\(s\\) 'x' not given; expected "
+    with pytest.raises(NetInputError, match=r"input blob\(s\) 'x' not given; expected "
                                             "shapes x \\(1, 2\\)"):
         inputs()
-    with pytest.raises(NetInputError, match="input 'x' has shape \\(3, 2\\)"):
+    with pytest.raises(NetInputError, match=r"input 'x' has shape \(3, 2\)"):
         inputs({"x": torch.zeros(3, 2)})

@@ -39,7 +39,7 @@ def test_sparse_gaussian_keeps_sparse_over_num_outputs():
 
 
 def test_xavier_and_msra_use_caffes_fans():
-    shape = (64, 32, 3, 3)  # fan_in = 32·9 = 288, fan_out = 64·9 = 576
+    shape = (64, 32, 3, 3)  # fan_in = 32*9 = 288, fan_out = 64*9 = 576
     x = filled('type: "xavier"', shape)
     assert np.abs(x).max() <= math.sqrt(3 / 288) + 1e-7
     assert np.abs(x).max() > 0.95 * math.sqrt(3 / 288)
@@ -71,5 +71,5 @@ def test_positive_unitball_rows_sum_to_one():
 def test_seeded_fill_is_reproducible_and_unknown_type_is_named():
     assert np.array_equal(filled('type: "gaussian"', (4, 4), 7), filled('type: "gaussian"',
                                                                        (4, 4), 7))
-    with pytest.raises(FillerError, match="unknown filler type 'gauss'.*gaussian"):
+    with pytest.raises(FillerError, match=r"unknown filler type 'gauss'.*gaussian"):
         filled('type: "gauss"', (2,))

@@ -57,7 +57,7 @@ def test_softmax_loss_legacy_normalize_and_probability_top(rng):
 
 def test_softmax_loss_rejects_labels_out_of_range():
     layer = build_layer('name: "l" type: "SoftmaxWithLoss"', [(1, 2, 2, 2), (1, 1, 2, 2)])
-    with pytest.raises(DLPError, match="label values must be in 0..1, found 5"):
+    with pytest.raises(DLPError, match=r"label values must be in 0..1, found 5"):
         layer(torch.zeros(1, 2, 2, 2, dtype=torch.float64),
               t([[[[0, 1], [5, 0]]]]))
 
@@ -98,7 +98,7 @@ def test_accuracy_top_k_ignore_and_per_class():
     top2 = build_layer('name: "a" type: "Accuracy" accuracy_param { top_k: 2 ignore_label: 9 }',
                        [(4, 3), (4,)])
     # Sample 0 (label score 0.4, second best) now counts; sample 2's label scores 0.3
-    # with three scores ≥ 0.3 (Caffe counts ties against it), so it still does not.
+    # with three scores >= 0.3 (Caffe counts ties against it), so it still does not.
     assert top2(scores, labels)[0].item() == pytest.approx(2 / 3)
 
 

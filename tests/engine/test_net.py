@@ -82,7 +82,8 @@ def test_relu_in_place_after_a_reader_keeps_gradients_correct():
     text = """
 layer { name: "conv1" type: "Convolution" bottom: "x" top: "conv1"
   convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "gaussian" } } }
-layer { name: "copy" type: "Reshape" bottom: "conv1" top: "copy" reshape_param { shape { dim: 0 dim: -1 } } }
+layer { name: "copy" type: "Reshape" bottom: "conv1" top: "copy"
+  reshape_param { shape { dim: 0 dim: -1 } } }
 layer { name: "relu" type: "ReLU" bottom: "conv1" top: "conv1" }"""
     net = net_with_inputs(text, {"x": (1, 2, 3, 3)}, memory_format="contiguous", seed=1)
     x = torch.randn(1, 2, 3, 3)
@@ -152,7 +153,7 @@ def test_bad_nets_give_one_clear_error(net_text, message):
 
 def test_registry_rejects_duplicates_and_lists_types():
     assert {"Convolution", "Dice", "DiceLoss", "Python", "Data"} <= set(registered_types())
-    with pytest.raises(DuplicateLayerTypeError, match="'ReLU' is registered twice"):
+    with pytest.raises(DuplicateLayerTypeError, match=r"'ReLU' is registered twice"):
         register_layer("ReLU")(type("Again", (), {}))
     assert get_layer_class("ReLU").type_name == "ReLU"
 
@@ -187,6 +188,19 @@ def test_python_layer_runs_user_code_when_enabled(tmp_path):
     torch.testing.assert_close(y, 3 * x.detach())
     y.sum().backward()
     torch.testing.assert_close(x.grad, torch.full((2, 3), 3.0))
-    with pytest.raises(DLPError, match="cannot import python_param.module 'nope'"):
+    with pytest.raises(DLPError, match=r"cannot import python_param.module 'nope'"):
         net_with_inputs(text.replace("user_layers", "nope"), {"x": (2, 3)},
                         python_layers=True, root=tmp_path)
+
+
+def test_relu_after_global_max_pooling_keeps_its_gradient():
+    text = """
+layer { name: "conv" type: "Convolution" bottom: "x" top: "c"
+  convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "gaussian" } } }
+layer { name: "gmax" type: "Pooling" bottom: "c" top: "g" pooling_param { pool: MAX
+  global_pooling: true } }
+layer { name: "relu" type: "ReLU" bottom: "g" top: "g" }"""
+    net = net_with_inputs(text, {"x": (1, 2, 3, 3)}, seed=0)
+    x = torch.randn(1, 2, 3, 3, requires_grad=True)
+    net({"x": x})["g"].sum().backward()  # would fail if the ReLU overwrote amax's output
+    assert x.grad is not None

@@ -47,12 +47,15 @@ CASES: dict[str, list[str]] = {
     "Eltwise": ['type: "Eltwise" bottom: "x" bottom: "y" top: "t" eltwise_param { '
                 'operation: MAX }'],
     "EuclideanLoss": ['type: "EuclideanLoss" bottom: "x" bottom: "y" top: "t"'],
+    "Embed": ['type: "Embed" bottom: "lab" top: "t" embed_param { num_output: 3 '
+              'input_dim: 4 }'],
     "Exp": ['type: "Exp" bottom: "x" top: "t"'],
     "Flatten": ['type: "Flatten" bottom: "x" top: "t" flatten_param { axis: 2 }'],
     "InnerProduct": ['type: "InnerProduct" bottom: "x" top: "t" inner_product_param { '
                      'num_output: 5 axis: 2 }'],
     "Input": ['type: "Input" top: "t" input_param { shape { dim: 3 dim: 2 } }'],
     "LRN": ['type: "LRN" bottom: "x" top: "t" lrn_param { norm_region: WITHIN_CHANNEL }'],
+    "MVN": ['type: "MVN" bottom: "x" top: "t" mvn_param { across_channels: true }'],
     "Log": ['type: "Log" bottom: "x" top: "t" log_param { shift: 10 }'],
     "PReLU": ['type: "PReLU" bottom: "x" top: "t"'],
     "Pooling": ['type: "Pooling" bottom: "x" top: "t" pooling_param { pool: AVE kernel_size: 3 '
@@ -65,6 +68,7 @@ CASES: dict[str, list[str]] = {
     "Power": ['type: "Power" bottom: "x" top: "t" power_param { shift: 5 }'],
     "Python": [],  # user code: see test_net.py
     "ReLU": ['type: "ReLU" bottom: "x" top: "t"'],
+    "Reduction": ['type: "Reduction" bottom: "x" top: "t" reduction_param { axis: 1 }'],
     "Reshape": ['type: "Reshape" bottom: "x" top: "t" reshape_param { shape { dim: 0 dim: -1 '
                 'dim: 7 } }'],
     "Scale": ['type: "Scale" bottom: "x" top: "t" scale_param { bias_term: true }'],
@@ -78,6 +82,7 @@ CASES: dict[str, list[str]] = {
     "SoftmaxWithLoss": ['type: "SoftmaxWithLoss" bottom: "x" bottom: "lab" top: "t" top: "t2"'],
     "Split": ['type: "Split" bottom: "x" top: "t" top: "t2"'],
     "Swish": ['type: "Swish" bottom: "x" top: "t"'],
+    "Tile": ['type: "Tile" bottom: "x" top: "t" tile_param { axis: 2 tiles: 2 }'],
     "TanH": ['type: "TanH" bottom: "x" top: "t"'],
     "Threshold": ['type: "Threshold" bottom: "x" top: "t"'],
 }

@@ -14,12 +14,12 @@ from tests.engine.conftest import build_layer, check_gradients, net_with_inputs
 
 
 def numpy_conv(x, w, b, stride, pad, dilation, group):
-    """Direct N-D convolution, Caffe's weight layout (out, in/group, k…)."""
+    """Direct N-D convolution, Caffe's weight layout (out, in/group, k...)."""
     n, c = x.shape[:2]
     spatial = x.shape[2:]
     k = w.shape[2:]
     out_sp = [(s + 2 * p - (d * (kk - 1) + 1)) // st + 1
-              for s, p, d, kk, st in zip(spatial, pad, dilation, k, stride)]
+              for s, p, d, kk, st in zip(spatial, pad, dilation, k, stride, strict=False)]
     xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
     cout = w.shape[0]
     y = np.zeros((n, cout, *out_sp))
@@ -28,7 +28,8 @@ def numpy_conv(x, w, b, stride, pad, dilation, group):
         g = o // cout_g
         for pos in np.ndindex(*out_sp):
             for kpos in np.ndindex(*k):
-                idx = tuple(pp * st + kk * d for pp, st, kk, d in zip(pos, stride, kpos, dilation))
+                idx = tuple(pp * st + kk * d for pp, st, kk, d in
+                            zip(pos, stride, kpos, dilation, strict=True))
                 patch = xp[(slice(None), slice(g * cin_g, (g + 1) * cin_g), *idx)]
                 y[(slice(None), o, *pos)] += patch @ w[(o, slice(None), *kpos)]
         if b is not None:
@@ -38,24 +39,24 @@ def numpy_conv(x, w, b, stride, pad, dilation, group):
 
 def numpy_deconv(x, w, stride, pad, group):
     """Deconvolution as Caffe defines it: each input value scatters w[in, out/g] into
-    the output at i·stride − pad + k."""
+    the output at i*stride - pad + k."""
     n, c = x.shape[:2]
     spatial = x.shape[2:]
     k = w.shape[2:]
     cout_g = w.shape[1]
     cout = cout_g * group
     cin_g = c // group
-    full = [st * (s - 1) + kk for s, st, kk in zip(spatial, stride, k)]
+    full = [st * (s - 1) + kk for s, st, kk in zip(spatial, stride, k, strict=False)]
     y = np.zeros((n, cout, *full))
     for ci in range(c):
         g = ci // cin_g
         for pos in np.ndindex(*spatial):
             for kpos in np.ndindex(*k):
-                out_idx = tuple(pp * st + kk for pp, st, kk in zip(pos, stride, kpos))
+                out_idx = tuple(pp * st + kk for pp, st, kk in zip(pos, stride, kpos, strict=False))
                 for oc in range(cout_g):
                     y[(slice(None), g * cout_g + oc, *out_idx)] += (
                         x[(slice(None), ci, *pos)] * w[(ci, oc, *kpos)])
-    crop = tuple(slice(p, f - p) for p, f in zip(pad, full))
+    crop = tuple(slice(p, f - p) for p, f in zip(pad, full, strict=False))
     return y[(slice(None), slice(None), *crop)]
 
 
@@ -114,7 +115,7 @@ def test_deconvolution_weight_layout_and_values(fields, shape, outputs, group, r
     text = (f'name: "up" type: "Deconvolution" convolution_param {{ num_output: {outputs} '
             f'{fields} bias_term: false weight_filler {{ type: "gaussian" std: 1 }} }}')
     layer = build_layer(text, [shape])
-    # Caffe's deconvolution weight is (in, out/group, k…): the input channels lead.
+    # Caffe's deconvolution weight is (in, out/group, k...): the input channels lead.
     assert tuple(layer.weight.shape[:2]) == (shape[1], outputs // group)
     x = rng.standard_normal(shape)
     (y,) = layer(torch.from_numpy(x))
@@ -169,9 +170,9 @@ def test_average_divisor_includes_padding_clipped_to_padded_input():
     layer = build_layer('name: "p" type: "Pooling" pooling_param { pool: AVE kernel_size: 3 '
                         'stride: 2 pad: 1 }', [(1, 1, 4, 4)])
     (y,) = layer(torch.ones(1, 1, 4, 4, dtype=torch.float64))
-    # Corner window covers 2×2 real pixels of a 3×3 window (padding counts): 4/9.
+    # Corner window covers 2x2 real pixels of a 3x3 window (padding counts): 4/9.
     assert y[0, 0, 0, 0].item() == pytest.approx(4 / 9)
-    # Last window runs from 3 to min(6, 4+1)=5: 3×… size 2 rows in the divisor, 1 real.
+    # Last window runs from 3 to min(6, 4+1)=5: 3x... size 2 rows in the divisor, 1 real.
     assert y[0, 0, 2, 2].item() == pytest.approx(1 / 4)
 
 

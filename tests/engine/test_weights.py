@@ -114,8 +114,8 @@ def test_shape_mismatch_is_reported_and_strict_refuses(tmp_path):
     wider = base_net(BASE.replace("num_output: 4", "num_output: 6"))
     report = load_weights(wider, path)
     assert report.mismatched == [("fc6", 0, (6, 48), (4, 48)), ("fc6", 1, (6,), (4,))]
-    assert "fc6[0] net 6×48 vs file 4×48" in report.summary()
-    with pytest.raises(WeightsError, match="w.caffemodel: .*shape mismatch"):
+    assert "fc6[0] net 6x48 vs file 4x48" in report.summary()
+    with pytest.raises(WeightsError, match=r"w.caffemodel: .*shape mismatch"):
         load_weights(wider, path, strict=True)
 
 
@@ -126,7 +126,7 @@ def test_weights_of_another_net_give_a_clear_error(tmp_path):
         'inner_product_param { num_output: 2 } }'), "TEST")
     path = tmp_path / "lenet.caffemodel"
     write_caffemodel(other, path)
-    with pytest.raises(WeightsError, match="lenet.caffemodel: no layer of these weights fits "
+    with pytest.raises(WeightsError, match=r"lenet.caffemodel: no layer of these weights fits "
                                            "net 'base' .*the file has ip; the net expects "
                                            "conv1, bn1, fc6"):
         load_weights(base_net(), path)
@@ -137,13 +137,13 @@ def test_truncated_or_wrong_file_names_the_file(tmp_path):
     write_caffemodel(base_net(), good)
     cut = tmp_path / "cut.caffemodel"
     cut.write_bytes(good.read_bytes()[:-7])
-    with pytest.raises(WeightsError, match="cut.caffemodel: not a readable .caffemodel"):
+    with pytest.raises(WeightsError, match=r"cut.caffemodel: not a readable .caffemodel"):
         read_caffemodel(cut)
     text = tmp_path / "net.caffemodel"
     text.write_text(BASE)
-    with pytest.raises(WeightsError, match="net.caffemodel: "):
+    with pytest.raises(WeightsError, match=r"net.caffemodel: "):
         read_caffemodel(text)
-    with pytest.raises(WeightsError, match="missing.caffemodel: weights file not found"):
+    with pytest.raises(WeightsError, match=r"missing.caffemodel: weights file not found"):
         read_caffemodel(tmp_path / "missing.caffemodel")
 
 

@@ -43,6 +43,16 @@ def make_main_window(qtbot, project_dir: Path, monkeypatch: pytest.MonkeyPatch
     before = {id(w) for w in QApplication.topLevelWidgets()}
     windows: list[MainWindow] = []
 
+    # Offscreen, a modal message box would wait forever: an unexpected one fails the
+    # test with its text instead.  Tests expecting a question patch it themselves.
+    def unexpected_dialog(*args: object, **kwargs: object) -> int:
+        texts = [a for a in args if isinstance(a, str)]
+        raise AssertionError(f"unexpected modal dialog: {texts}")
+
+    for name in ("question", "warning", "critical", "information", "about"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(unexpected_dialog))
+    monkeypatch.setattr(QMessageBox, "exec_", unexpected_dialog)
+
     def factory(project: Project | None = None, show: bool = True, **kwargs: object):
         if project is None:
             project = Project.open_or_create(project_dir)

@@ -28,7 +28,6 @@ def make_module(qtbot, project_dir: Path):
     qtbot.addWidget(module)
     module.show()
     qtbot.waitExposed(module)
-    module._test_project = qt_project  # keep the QObject alive with the module
     return module
 
 

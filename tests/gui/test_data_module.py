@@ -199,8 +199,96 @@ def test_the_form_follows_a_project_switch_and_offers_the_demo_phantom(
     form = data_tab.form
     assert form.images_field.text() == str(demo.root / "sources/sunnybrook-phantom/images")
     assert form.classes_combo.currentText() == "endo,epi"
+    assert form.size_spin.value() == 64  # the demo dataset's size
     assert [data_tab.browser.table.item(r, 0).text()
             for r in range(data_tab.browser.table.rowCount())] == ["sunnybrook-phantom"]
     build_and_wait(qtbot, data_tab)
     assert form.status_label.text().startswith("Built "), form.status_label.text()
     assert len(data_tab.browser.selected_entry().manifest.classes) == 3  # bg, LV, myocardium
+
+
+def test_browser_shows_a_legend_and_the_build_report_of_a_dataset(
+    qtbot, data_tab, phantom, tmp_path
+) -> None:
+    import shutil
+
+    images = tmp_path / "images"
+    shutil.copytree(phantom.images_dir, images)
+    sorted(images.rglob("*.dcm"))[0].write_bytes(b"broken")
+    fill_form(data_tab, images, phantom.contours_dir, name="reported")
+    build_and_wait(qtbot, data_tab)
+    browser = data_tab.browser
+    assert "LV" in browser.legend.text() and "&#9632;" in browser.legend.text()
+    assert "background" not in browser.legend.text()  # transparent in the overlay
+    assert "Build report:</b> 1 unusable file(s)" in browser.details.text()
+
+
+def test_delete_asks_then_removes_the_dataset(qtbot, data_tab, phantom, monkeypatch) -> None:
+    fill_form(data_tab, phantom.images_dir, phantom.contours_dir, name="doomed")
+    build_and_wait(qtbot, data_tab)
+    answers = [QMessageBox.No, QMessageBox.Yes]
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: answers.pop(0)))
+    browser = data_tab.browser
+    assert not browser.delete_selected()
+    assert (data_tab.qt_project.datasets_dir / "doomed").exists()
+    browser.delete_button.click()
+    assert not (data_tab.qt_project.datasets_dir / "doomed").exists()
+    assert browser.table.rowCount() == 0
+    assert not browser.delete_button.isEnabled()
+
+
+def _disc(size: int, cx: int, cy: int, r: int) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return ((xx - cx) ** 2 + (yy - cy) ** 2 <= r * r).astype(np.uint8)
+
+
+def test_build_from_an_images_and_masks_folder(qtbot, data_tab, tmp_path) -> None:
+    from PIL import Image
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for i in range(4):
+        mask = _disc(48, 20 + i, 24, 8)
+        Image.fromarray((40 + 150 * mask).astype(np.uint8)).save(images / f"case{i}.png")
+        Image.fromarray(mask).save(masks / f"case{i}.png")
+    form = data_tab.form
+    form.kind_combo.setCurrentIndex(form.kind_combo.findData("folder"))
+    assert form.second_label.text() == "Masks:"
+    form.images_field.setText(str(images))
+    form.second_field.setText(str(masks))
+    form.name_edit.setText("pngs")
+    form.size_spin.setValue(48)
+    form.classes_combo.setCurrentText("background,disc")
+    form.val_spin.setValue(25)
+    build_and_wait(qtbot, data_tab)
+    assert form.status_label.text().startswith("Built "), form.status_label.text()
+    entry = data_tab.browser.selected_entry()
+    assert entry.manifest.classes == ["background", "disc"]
+    assert sum(info.count for info in entry.manifest.splits.values()) == 4
+    assert all(tile.sample.label_classes() == [1] for tile in data_tab.browser.grid.tiles)
+
+
+def test_build_from_nifti_volumes(qtbot, data_tab, tmp_path) -> None:
+    import nibabel as nib
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for case in range(2):
+        label = np.stack([_disc(32, 16, 16, 5 + z) for z in range(3)], axis=-1)  # (x, y, z)
+        image = (100 + 300 * label.astype(np.int16)).astype(np.int16)
+        nib.save(nib.Nifti1Image(image, np.eye(4)), images / f"p{case}.nii.gz")
+        nib.save(nib.Nifti1Image(label, np.eye(4)), labels / f"p{case}.nii.gz")
+    form = data_tab.form
+    form.kind_combo.setCurrentIndex(form.kind_combo.findData("nifti"))
+    assert form.axis_combo.isVisible() and form.second_label.text() == "Labels:"
+    form.images_field.setText(str(images))
+    form.second_field.setText(str(labels))
+    form.name_edit.setText("volumes")
+    form.size_spin.setValue(32)
+    form.val_spin.setValue(50)
+    build_and_wait(qtbot, data_tab)
+    assert form.status_label.text().startswith("Built "), form.status_label.text()
+    manifest = data_tab.browser.selected_entry().manifest
+    assert manifest.splits["train"].count == 3 and manifest.splits["val"].count == 3

@@ -220,3 +220,34 @@ def test_batch_runs_in_the_background_and_lists_failures(qtbot, deploy_module, t
     assert sum(t.startswith("✓") for t in texts) == 1  # the case folder is one series
     assert (tmp_path / "batch-out" / "failures.csv").is_file()
     assert "1 of 2 done, 1 failed" in panel.status.text()
+
+
+def test_a_nifti_volume_is_browsed_with_the_slice_slider(qtbot, deploy_module, trained_model,
+                                                         tmp_path) -> None:
+    import nibabel as nib
+
+    from dlp.deploy.inputs import collect_inputs, load_input
+
+    slices = [load_input(i).array[0] for i in collect_inputs(trained_model.val_images[:3])]
+    slices[1] = slices[1] * 0  # an empty middle slice: nothing to segment there
+    data = np.stack(slices).transpose(2, 1, 0).astype(np.int16)
+    source = tmp_path / "stack.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.diag([1.25, 1.25, 8.0, 1.0])), source)
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        drop(deploy_module.drop_zone, [source])
+    viewer = deploy_module.viewer
+    assert viewer.slice_slider.maximum() == 2
+    assert (viewer.overlay_rgba()[..., 3] > 0).any()
+    viewer.slice_slider.setValue(1)
+    assert viewer.slice_label.text() == "slice 2 / 3"
+    assert not (viewer.overlay_rgba()[..., 3] > 0).any()
+    rows = deploy_module.measurements.rows()
+    assert [r["slice"] for r in rows] == [1, 2, 3, "all"]
+    assert rows[1]["area_mm2"] == 0.0
+    volume = rows[3]["volume_ml"]
+    assert volume == pytest.approx((rows[0]["pixels"] + rows[2]["pixels"]) * 1.25 * 1.25 * 8
+                                   / 1000)
+    # the table follows the slider: the selected row is the slice shown
+    assert deploy_module.measurements.currentRow() == 1

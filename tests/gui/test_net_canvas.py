@@ -130,3 +130,69 @@ def test_phase_switch_fades_layers_of_the_other_phase(module) -> None:
     assert not module.scene.node_item(train).look.active
     conv = module.scene.node_item(module.doc.find("conv1"))
     assert conv.look.shape_text.startswith("1×")  # noqa: RUF001 — the TEST batch of 1
+
+
+def test_links_are_removed_by_delete_or_by_pulling_them_off(module) -> None:
+    conv, pool = ids(module, "conv1", "pool1")
+    relu = module.doc.find("relu1")
+    edge = next(e for e in module.scene.edge_items() if e.link.sink == pool)
+    edge.setSelected(True)
+    module.actions_by_name["delete"].trigger()
+    assert list(module.doc.layer_view(pool).bottom) == []
+    assert module.undo_stack.undoText() == "Disconnect conv1"
+    module.undo_stack.undo()
+    assert list(module.doc.layer_view(pool).bottom) == ["conv1"]
+    port = module.scene.node_item(pool).port("bottom", 0)
+    module.view.centerOn(port.scenePos())
+    drag_mouse(module.view, port.scenePos(), port.scenePos() + QPointF(-150, 40))
+    assert list(module.doc.layer_view(pool).bottom) == []
+    assert any(link.sink == relu for link in module.doc.links())  # the rest stays wired
+    assert conv in module.doc
+
+
+def test_middle_button_pans_and_palette_double_click_adds_in_view(module) -> None:
+    view = module.view
+    before = view.mapToScene(view.viewport().rect().center())
+    centre = view.viewport().rect().center()
+    QTest.mousePress(view.viewport(), Qt.MiddleButton, Qt.NoModifier, centre)
+    from PyQt5.QtGui import QMouseEvent
+    from PyQt5.QtWidgets import QApplication
+
+    QApplication.sendEvent(view.viewport(), QMouseEvent(
+        QMouseEvent.MouseMove, QPointF(centre.x() - 80, centre.y() - 50), Qt.NoButton,
+        Qt.MiddleButton, Qt.NoModifier))
+    QTest.mouseRelease(view.viewport(), Qt.MiddleButton, Qt.NoModifier,
+                       centre - type(centre)(80, 50))
+    after = view.mapToScene(view.viewport().rect().center())
+    assert (after.x() - before.x(), after.y() - before.y()) == pytest.approx((80, 50), abs=2)
+    module.palette.type_activated.emit("Softmax")
+    prob = module.doc.find("prob1")
+    assert prob is not None
+    assert view.mapToScene(view.viewport().rect()).boundingRect().contains(
+        module.scene.node_item(prob).sceneBoundingRect().center())
+
+
+def test_context_menus_offer_what_is_under_the_cursor(module) -> None:
+    pool = module.doc.find("pool1")
+    item = module.scene.node_item(pool)
+    menu = module.context_menu(item.mapToScene(item.body_rect().center()))
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert "Properties of 'pool1'" in actions and module.scene.selected_node_ids() == [pool]
+    actions["Disconnect inputs"].trigger()
+    assert list(module.doc.layer_view(pool).bottom) == []
+    far = item.sceneBoundingRect().topRight() + QPointF(400, 0)
+    canvas = {a.text() for a in module.context_menu(far).actions() if a.text()}
+    assert {"Add layer…", "Paste", "Auto layout", "Fit"} <= canvas
+
+
+def test_arrow_keys_nudge_the_selection_with_its_attached_layers(qtbot, module) -> None:
+    conv, relu = ids(module, "conv1", "relu1")
+    before = {n: module.doc.position(n) for n in (conv, relu)}
+    module.scene.select_nodes([conv])
+    module.view.setFocus()
+    qtbot.keyClick(module.view, Qt.Key_Right, Qt.ShiftModifier)
+    qtbot.keyClick(module.view, Qt.Key_Down)
+    for node_id in (conv, relu):
+        x, y = before[node_id]
+        assert module.doc.position(node_id) == pytest.approx((x + 20, y + 2))
+    assert module.undo_stack.undoText().startswith("Move 2 layers")

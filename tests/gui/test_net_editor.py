@@ -160,6 +160,10 @@ def test_quick_add_wires_to_the_selected_layer(qtbot, module) -> None:
     module.editor.run_analysis()
     link = next(link for link in module.doc.links() if link.sink == relu)
     assert link.source == conv
+    conv_item = module.scene.node_item(conv)
+    assert module.scene.node_item(relu).look.in_place  # drawn attached under its host
+    assert module.doc.position(relu) == pytest.approx(
+        (conv_item.pos().x(), conv_item.pos().y() + conv_item.body_rect().height() + 8))
 
 
 def test_drag_moves_are_one_undo_step_each(qtbot, module) -> None:

@@ -196,3 +196,27 @@ def test_follows_the_project_net_written_elsewhere_unless_edited(qtbot, module) 
     write_net(lenet, net_path)
     module.qt_project.notify_net_changed()
     assert module.doc.find("drop1") is not None  # the user's unsaved edit is kept
+
+
+def test_compare_two_files_lists_removed_and_moved_layers(module) -> None:
+    lenet, _solver = __import__("dlp.net.library", fromlist=["load_entry"]).load_entry("lenet")
+    newer = type(lenet)()
+    newer.CopyFrom(lenet)
+    names = [layer.name for layer in newer.layer]
+    del newer.layer[names.index("pool2")]  # removed (conv2 feeds ip1 directly)
+    newer.layer[names.index("ip1") - 1].bottom[0] = "conv2"
+    diff = module.compare_view.compare(lenet, newer, "a.prototxt", "b.prototxt")
+    assert diff.removed == ["pool2"] and diff.added == []
+    assert "bottom: [pool2] → [conv2]" in str(diff.changed["ip1"][0])
+    assert "1 removed" in module.compare_view.summary.text()
+    assert len(module.compare_view.doc) == len(newer.layer)  # the newer net is drawn
+
+
+def test_switching_to_a_project_without_a_net_starts_empty(module, tmp_path: Path) -> None:
+    from dlp.project import Project
+
+    module.library.open_requested.emit("lenet")
+    module.save()
+    module.qt_project.set_project(Project.create(tmp_path / "other"))
+    assert len(module.doc) == 0 and not module.is_modified()
+    assert module.scene.node_items() == []

@@ -353,8 +353,11 @@ def test_settings_menu_changes_the_status_bar(make_main_window, note_tabs, monke
         return dialog.result()
 
     window: MainWindow = make_main_window()
+    assert not window.python_label.isVisible()
     assert window.open_settings()
     assert window.qt_project.settings.python_layers
+    assert window.python_label.isVisible()
+    assert window.python_label.text() == "Python layers allowed"
     monkeypatch.setattr(QtSettingsDialog, "exec_", exec_pick_gpu)
     assert window.open_settings()
     assert window.device_label.text() == "Device: cuda:0"
@@ -384,3 +387,22 @@ def test_undo_names_the_command_in_the_menu_but_stays_short_in_the_toolbar(
     window.modules["Net"].edit("x")
     assert window.undo_action.text() == "&Undo set text to 'x'"
     assert window.undo_action.iconText() == "Undo"
+
+
+def test_close_discarding_changes_never_asks(make_main_window, note_tabs) -> None:
+    window: MainWindow = make_main_window()
+    window.modules["Net"].edit("dropped")
+    assert window.close_discarding_changes()  # the fixture fails on any question
+    assert not window.modules["Net"].path.exists()
+
+
+def test_a_project_open_in_another_dlp_is_flagged_not_recovered(
+    make_main_window, note_tabs, project_dir
+) -> None:
+    project = Project.open_or_create(project_dir)
+    project.write_autosave("Net", {"nets/second.txt": "the other window's work"})
+    (project_dir / ".autosave" / "session.json").write_text(json.dumps({"pid": 1}))
+    window: MainWindow = make_main_window(project)
+    window.start_session()  # the fixture fails on any recovery question
+    assert "open in another DLP" in window.statusBar().currentMessage()
+    assert window.modules["Net"].text == ""

@@ -159,3 +159,17 @@ def test_gui_on_a_broken_project_exits_with_one_line(tmp_path: Path, isolated_us
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "dlp-project.json:1:" in result.stderr
+
+
+def test_file_open_demo_switches_to_the_demo_and_starts_its_build(
+    make_main_window, qtbot
+) -> None:
+    window = make_main_window(modules=("Data",))
+    window.start_session()
+    window.demo_action.trigger()
+    assert window.qt_project.root == demo_dir().resolve()
+    assert window.recent.list()[0] == demo_dir().resolve()
+    assert window._demo_worker is not None and window.progress_panel.isVisible()
+    window.progress_panel.cancel_button.click()
+    qtbot.waitUntil(lambda: window._demo_worker is None, timeout=60000)
+    assert not demo_is_complete(window.qt_project.project)

@@ -39,10 +39,15 @@ def test_lr_policy_shows_only_its_fields_and_previews_the_schedule(module):
     form.type_combo.setCurrentText("Adam")
     assert {"momentum2", "delta"} <= set(form.visible_fields())
 
+    form.best_metric.setCurrentText("dice_per_class[1]")
+    form.keep_last.setValue(3)
+    form.early_stop.setValue(4)
     assert module.is_modified()
     assert module.save()
     saved = read_solver(module.qt_project.solver_path)
     assert saved.lr_policy == "poly" and saved.power == 2 and saved.type == "Adam"
+    assert saved.best_metric == "dice_per_class[1]" and saved.best_mode == "max"
+    assert saved.keep_last_snapshots == 3 and saved.early_stop_rounds == 4
     assert not module.is_modified()
 
 
@@ -85,3 +90,15 @@ def test_pretrained_weights_report_before_training(module, qtbot, tmp_path):
     text = module.form.weights_report.text()
     assert "1</b> layer(s) copied: conv1" in text and "score" in text
     assert module._state()["weights"] == [str(path)]
+
+
+def test_an_untouched_form_is_not_modified(make_main_window, project_dir):
+    from dlp.project import Project
+
+    window = make_main_window(Project.open_or_create(project_dir), modules=("Train",))
+    module = window.modules["Train"]
+    assert not module.is_modified()  # no solver file yet: the default is not a change
+    assert not module.train_button.isEnabled()  # and no net to train
+    from PyQt5.QtWidgets import QLabel
+
+    assert any("No net" in label.text() for label in module.form.findChildren(QLabel))

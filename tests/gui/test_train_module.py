@@ -1,5 +1,6 @@
-"""The Train tab driven as a user would: real training on a tiny phantom, Stop, Resume,
-failures, re-attaching to a run left running, comparing and exporting runs."""
+"""The Train tab driven as a user would, with stand-in training processes (no torch):
+re-attaching to a run left running, quitting while training, an external Caffe,
+Restart, the real-format Caffe log drawn, comparing, exporting and deleting runs."""
 
 from __future__ import annotations
 
@@ -31,87 +32,6 @@ def one_thread_children(monkeypatch: pytest.MonkeyPatch) -> None:
 def _train_module(make_main_window, project: Project, modules: tuple[str, ...] = ("Train",)):
     window = make_main_window(project, modules=modules)
     return window, window.modules["Train"]
-
-
-def test_train_stop_resume_and_send_to_deploy(make_main_window, project_dir, qtbot,
-                                              monkeypatch):
-    project = make_train_project(project_dir)
-    window, module = _train_module(make_main_window, project)
-    shown_tabs: list[str] = []
-    monkeypatch.setattr(window, "show_module", shown_tabs.append)
-    dataset = project.dataset_path("phantom")
-    # The relative sources of the net were pointed at the project's dataset.
-    assert module.form.source_picks() == {
-        0: str(dataset / "train_db/features"), 1: str(dataset / "train_db/labels"),
-        2: str(dataset / "val_db/features"), 3: str(dataset / "val_db/labels")}
-    module.form.best_metric.setCurrentText("dice_per_class[1]")
-
-    qtbot.mouseClick(module.train_button, Qt.LeftButton)
-    assert len(module.monitors) == 1
-    run = module.shown.run
-    assert (run.path / "train_val.prototxt").is_file() and run.deploy_path.is_file()
-    assert not module.train_button.isEnabled() and module.stop_button.isEnabled()
-    # the solver was saved into the project before the run started
-    assert 'best_metric: "dice_per_class[1]"' in project.solver_path.read_text()
-
-    live = module.shown.curves
-    qtbot.waitUntil(lambda: "test/dice_per_class[1]" in live.series
-                    and len(live.series["loss"]) >= 4, timeout=90000)
-    plotted_x = module.curves.items["loss"].xData
-    assert len(plotted_x) >= 4 and plotted_x[0] == 0
-    assert "test/accuracy" in module.curves.items and "lr" in module.curves.items
-    assert module.progress.value() >= 15 and module.progress.maximum() == 3000
-    assert "Iteration" in module.console.plain_text()
-
-    qtbot.mouseClick(module.stop_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: not module.monitors, timeout=60000)
-    run.reload()
-    assert run.status == "stopped"
-    state = run.latest_solverstate()
-    assert state is not None and state.is_file()
-    stopped_at = int(state.stem.rsplit("_", 1)[1])
-    assert module.resume_button.isEnabled() and module.train_button.isEnabled()
-
-    qtbot.mouseClick(module.resume_button, Qt.LeftButton)
-    live = module.shown.curves
-    qtbot.waitUntil(lambda: live.last_iteration >= stopped_at + 10, timeout=90000)
-    loss_x = live.series["loss"].x
-    assert (loss_x[1:] > loss_x[:-1]).all()  # one continuous curve, no repeated iterations
-    assert loss_x[-1] >= stopped_at + 10 and loss_x[0] == 0
-    qtbot.mouseClick(module.stop_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: not module.monitors, timeout=60000)
-    assert [s["resume_from"] for s in Run(run.path).info["starts"]] == [None, str(state)]
-
-    # The snapshots list shows test metrics; the best is starred and goes to Deploy.
-    tree = module.runs.snapshots_tree
-    assert tree.topLevelItemCount() >= 2
-    headers = [tree.headerItem().text(i) for i in range(tree.columnCount())]
-    assert "dice_per_class[1]" in headers
-    assert any("★" in tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount()))
-    best = run.best_snapshot("dice_per_class[1]", "max")
-    with qtbot.waitSignal(module.qt_project.deploy_requested, timeout=5000) as blocker:
-        qtbot.mouseClick(module.runs.deploy_button, Qt.LeftButton)
-    assert blocker.args == [str(run.deploy_path), str(best.caffemodel)]
-    assert shown_tabs == ["Deploy"]  # the main window brings Deploy to the front
-
-
-def test_broken_dataset_path_shows_the_error_and_ui_stays_usable(make_main_window, project_dir,
-                                                                  qtbot):
-    project = make_train_project(project_dir)
-    net_text = project.net_path.read_text().replace('"val_db/labels"', '"/nowhere/val_db/labels"')
-    project.net_path.write_text(net_text)
-    _window, module = _train_module(make_main_window, project)
-    combo = module.form._source_combos[3]
-    combo.setCurrentIndex(0)  # "as in the net": the missing path
-    qtbot.mouseClick(module.train_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: not module.monitors, timeout=60000)
-    assert module.error_banner.isVisible()
-    text = module.error_banner.label.text()
-    assert "failed" in text and "/nowhere/val_db/labels" in text
-    assert "data_param.source" in text and "'label'" in text
-    assert module.shown.run.status == "failed"
-    assert module.train_button.isEnabled() and module.form.isEnabled()
-    assert module.runs.runs_tree.topLevelItem(0).text(1) == "failed"
 
 
 def _fake_run(project: Project, name: str, status: str = "created", max_iter: int = 80) -> Run:
@@ -179,7 +99,26 @@ def test_sample_caffe_log_draws_the_parsers_curves(make_main_window, project_dir
         x, y = item.xData, item.yData  # all points (getData gives the clipped view)
         assert list(x) == iters and list(y) == pytest.approx(values, nan_ok=True)
     # hover readout reports the raw values at the nearest logged iteration
-    assert "train loss" in module.curves.readout_at(iters[0])
+    assert "train loss 0.6931 @0" in module.curves.readout_at(3)
+
+    # smoothing changes the noisy training curves only; log scale is one toggle
+    raw_loss = list(module.curves.items["loss"].yData)
+    raw_accuracy = list(module.curves.items["test/accuracy"].yData)
+    module.curves.set_smoothing(0.9)
+    assert list(module.curves.items["loss"].yData) != raw_loss
+    assert module.curves.items["loss"].yData[0] == pytest.approx(raw_loss[0])
+    assert list(module.curves.items["test/accuracy"].yData) == raw_accuracy
+    module.curves.set_log_y(True)
+    assert module.curves.plot.ctrl.logYCheck.isChecked()
+
+    # the console holds the raw log: searchable and copyable
+    module.console.search.setText("Testing net (#1)")
+    assert module.console.find_next()
+    assert module.console.text.textCursor().selectedText() == "Testing net (#1)"
+    module.console.copy_all()
+    from PyQt5.QtWidgets import QApplication
+
+    assert "Optimization Done." in QApplication.clipboard().text()
 
 
 def test_compare_export_and_delete_runs(make_main_window, project_dir, qtbot, tmp_path):
@@ -192,6 +131,11 @@ def test_compare_export_and_delete_runs(make_main_window, project_dir, qtbot, tm
     assert module.shown.run.name == "run-b"  # the newest run is shown
     module.runs.set_compared(["run-a"])
     assert [i.name() for i in module.curves.overlay_items] == ["run-a: train loss"]
+    combo = module.curves.compare_combo
+    combo.setCurrentIndex(combo.findData("test/accuracy"))
+    assert [i.name() for i in module.curves.overlay_items] == ["run-a: test accuracy"]
+    expected_x = log_curves(parse_log(SAMPLE_LOG))["test/accuracy"][0]
+    assert list(module.curves.overlay_items[0].xData) == expected_x
 
     csv_path = module.export_csv(tmp_path / "curves.csv")
     header = csv_path.read_text().splitlines()[0].split(",")
@@ -204,3 +148,50 @@ def test_compare_export_and_delete_runs(make_main_window, project_dir, qtbot, tm
     assert [r.name for r in list_runs(project.runs_dir)] == ["run-b"]
     assert module.runs.runs_tree.topLevelItemCount() == 1
     assert json.loads((second.path / "run.json").read_text())["status"] == "done"
+
+
+def test_external_caffe_engine_next_step_and_restart(make_main_window, project_dir, qtbot,
+                                                     tmp_path, monkeypatch):
+    from tests.gui.train_support import make_fake_caffe_tools
+
+    project = make_train_project(project_dir, max_iter=60)
+    project.update_settings(engine="caffe",
+                            caffe_tools=str(make_fake_caffe_tools(tmp_path / "tools")))
+    window, module = _train_module(make_main_window, project)
+    monkeypatch.setattr(window, "show_module", lambda name: None)  # no Deploy tab here
+    module.form.best_metric.setCurrentText("dice")
+    qtbot.mouseClick(module.train_button, Qt.LeftButton)
+    run = module.shown.run
+    qtbot.waitUntil(lambda: not module.monitors, timeout=30000)
+    run.reload()
+    assert run.status == "done", module.error_banner.label.text()
+    assert "best_metric" not in run.solver_path.read_text()  # stripped for a real Caffe
+    assert "Optimization Done." in run.log_path.read_text()  # Caffe's stderr is the log
+    assert run.info["starts"][0]["command"][1:3] == ["train", "--solver=solver.prototxt"]
+    assert module.done_banner.isVisible() and module.next_button.isEnabled()
+    assert "best dice = 0.9 at iteration 20" in module.done_banner.label.text()
+
+    with qtbot.waitSignal(module.qt_project.deploy_requested, timeout=5000) as blocker:
+        qtbot.mouseClick(module.next_button, Qt.LeftButton)
+    assert blocker.args == [str(run.deploy_path),
+                            str(run.snapshot_dir / "snapshot_iter_20.caffemodel")]
+
+    assert module.restart_button.isEnabled() and not module.resume_button.isEnabled()
+    module.restart_training(confirm=False)
+    assert module.monitors and module.shown.curves.last_iteration == 0  # the old log is gone
+    qtbot.waitUntil(lambda: not module.monitors, timeout=30000)
+    run.reload()
+    assert run.status == "done" and len(run.info["starts"]) == 2
+    assert run.log_path.read_text().count("Solving fake") == 1
+
+
+def test_switching_projects_reloads_the_tab(make_main_window, project_dir, qtbot, tmp_path):
+    project = make_train_project(project_dir)
+    _fake_run(project, "run-first", status="done")
+    window, module = _train_module(make_main_window, project)
+    assert module.shown.run.name == "run-first"
+    other = Project.create(tmp_path / "other")
+    window.qt_project.set_project(other)
+    assert module.shown is None and module.runs.runs_tree.topLevelItemCount() == 0
+    assert not module.train_button.isEnabled()  # the new project has no net yet
+    assert "No run yet" in module.status_label.text()

@@ -115,3 +115,48 @@ def start_fake_trainer(run_dir: Path, iterations: int, pause: float = 0.02):
 
     return subprocess.Popen([sys.executable, "-c", FAKE_TRAINER, str(run_dir / "train.log"),
                              str(iterations), str(pause)])
+
+
+# A stand-in for BVLC `caffe` (no Caffe here): glog lines on stderr only, as Caffe
+# prints them, snapshots in the solver's snapshot_prefix, and it refuses DLP's
+# extension fields as a real Caffe's protobuf parser would.
+FAKE_CAFFE = r"""
+import re, sys, time
+args = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--") and "=" in a)
+if sys.argv[1] != "train":
+    sys.exit(2)
+solver = open(args["solver"]).read()
+if "best_metric" in solver:
+    print("F1123 00:00:00.000000  9 upgrade_proto.cpp:1118] Check failed: "
+          "ReadProtoFromTextFile: unknown field best_metric", file=sys.stderr)
+    sys.exit(1)
+prefix = re.search(r'snapshot_prefix: "([^"]+)"', solver).group(1)
+max_iter = int(re.search(r"max_iter: (\d+)", solver).group(1))
+def log(message):
+    print(time.strftime("I%m%d %H:%M:%S.000000") + "  9 solver.cpp:243] " + message,
+          file=sys.stderr, flush=True)
+log("Solving fake")
+for it in range(0, max_iter + 1, 10):
+    log(f"Iteration {it}, Testing net (#0)")
+    log(f"    Test net output #0: dice = {0.9 - abs(it - 20) / 100:.6g}")
+    log(f"Iteration {it}, loss = {1.0 / (it + 1):.6g}")
+    if it and it % 20 == 0:
+        for ext in ("caffemodel", "solverstate"):
+            path = f"{prefix}_iter_{it}.{ext}"
+            open(path, "wb").close()
+            kind = "solver state " if ext == "solverstate" else ""
+            log(f"Snapshotting {kind}to binary proto file {path}")
+    time.sleep(0.01)
+log("Optimization Done.")
+"""
+
+
+def make_fake_caffe_tools(folder: Path) -> Path:
+    """A Caffe ``tools`` folder whose ``caffe`` is :data:`FAKE_CAFFE`."""
+    import sys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "caffe"
+    script.write_text(f"#!{sys.executable}\n{FAKE_CAFFE}", encoding="utf-8")
+    script.chmod(0o755)
+    return folder

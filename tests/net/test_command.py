@@ -204,17 +204,30 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path: Path, capsys) -> None:
 
     net_file = write(tmp_path / "deploy.prototxt", DEPLOY)
     weights = tmp_path / "w.caffemodel"
-    write_caffemodel(Net(parse_net_text(DEPLOY), "TEST", seed=0), weights)
+    engine = Net(parse_net_text(DEPLOY), "TEST", seed=0)
+    write_caffemodel(engine, weights)
     model = tmp_path / "model.onnx"
     assert main(["net", "onnx", str(net_file), "--weights", str(weights), "-o", str(model)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"wrote {model}: weights copied 2 layer(s)")
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    [output] = session.run(None, {session.get_inputs()[0].name:
-                                  np.zeros((1, 1, 16, 16), np.float32)})
+    image = np.random.default_rng(0).normal(size=(1, 1, 16, 16)).astype(np.float32)
+    [output] = session.run(None, {session.get_inputs()[0].name: image})
     assert output.shape == (1, 2, 8, 8)
+    import torch
+
+    with torch.no_grad():
+        expected = engine.forward({"data": torch.from_numpy(image)})["score"].numpy()
+    np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_onnx_refuses_a_net_without_input(tmp_path: Path, capsys) -> None:
+def test_onnx_refuses_a_net_without_input_or_weights(tmp_path: Path, capsys) -> None:
     net = write(tmp_path / "tv.prototxt", TRAIN_VAL)
     assert main(["net", "onnx", str(net), "--weights", str(tmp_path / "w.caffemodel"),
                  "-o", str(tmp_path / "m.onnx")]) == 1
     assert "no Input layer; is this a deploy net?" in capsys.readouterr().err
+    deploy = write(tmp_path / "deploy.prototxt", DEPLOY)
+    assert main(["net", "onnx", str(deploy), "--weights", str(tmp_path / "missing.caffemodel"),
+                 "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "missing.caffemodel" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()

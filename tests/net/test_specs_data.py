@@ -129,3 +129,13 @@ def test_image_data_reads_the_first_listed_image(tmp_path: Path) -> None:
     layer.image_data_param.root_folder = str(tmp_path) + "/"
     with pytest.raises(ShapeError, match="cannot read the first image"):
         spec.output_shapes(layer, [])
+
+
+def test_memory_data_shapes_come_from_its_parameters() -> None:
+    spec = get_spec("MemoryData")
+    layer = make_layer('name: "m" type: "MemoryData" top: "data" top: "label" '
+                       'memory_data_param { batch_size: 8 channels: 1 height: 28 width: 28 }')
+    assert not spec.engine_supported and spec.tops == (2, 2)
+    assert spec.output_shapes(layer, []) == [(8, 1, 28, 28), (8,)]
+    with pytest.raises(ShapeError, match="not positive"):
+        spec.output_shapes(make_layer('name: "m" type: "MemoryData" top: "d" top: "l"'), [])

@@ -74,3 +74,18 @@ def test_dice_metric_and_loss() -> None:
         shapes('name: "dice" type: "Dice"', SCORE, (1, 1, 4, 4))
     layer = make_layer('type: "Dice" dice_param { ignore_label: 255 include_background: true }')
     assert get_spec("Dice").key_params(layer) == "with bg ignore 255"
+
+
+def test_caffe_losses_the_engine_does_not_run_still_shape() -> None:
+    for type_name in ("HingeLoss", "MultinomialLogisticLoss", "InfogainLoss", "ContrastiveLoss"):
+        assert not get_spec(type_name).engine_supported
+        assert get_spec(type_name).category == "Loss"
+    assert shapes('name: "h" type: "HingeLoss"', (4, 10), (4,)) == [()]
+    with pytest.raises(ShapeError, match="one class per sample"):
+        shapes('name: "h" type: "HingeLoss"', (4, 10), (4, 2))
+    assert shapes('name: "m" type: "MultinomialLogisticLoss"', (4, 10, 1, 1), (4, 1, 1, 1)) == [()]
+    assert shapes('name: "i" type: "InfogainLoss" top: "l" top: "p"', SCORE, LABEL, (3, 3)) == [
+        (), SCORE]
+    assert shapes('name: "c" type: "ContrastiveLoss"', (4, 8, 1, 1), (4, 8, 1, 1), (4,)) == [()]
+    with pytest.raises(ShapeError, match="one value per pair"):
+        shapes('name: "c" type: "ContrastiveLoss"', (4, 8), (4, 8), (3,))

@@ -108,6 +108,8 @@ def test_argmax_shapes_follow_caffe() -> None:
         (2, 1, 4, 4)]
     with pytest.raises(ShapeError, match="top_k 4 exceeds"):
         shapes('name: "a" type: "ArgMax" argmax_param { axis: 1 top_k: 4 }', (2, 3, 4))
+    with pytest.raises(ShapeError, match="at least a batch axis"):
+        shapes('name: "a" type: "ArgMax"', ())
 
 
 def test_silence_has_no_tops_and_tile_and_reduction() -> None:

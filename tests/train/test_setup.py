@@ -7,11 +7,11 @@ from types import SimpleNamespace
 from dlp.net.prototxt import parse_net_text
 from dlp.train.setup import (
     apply_data_settings,
+    best_metric_choices,
     data_layers,
     dataset_summary,
     db_choices,
     default_choice,
-    best_metric_choices,
 )
 
 NET = """

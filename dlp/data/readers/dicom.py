@@ -94,7 +94,11 @@ def _native_pixels(ds, syntax: object) -> np.ndarray | None:
     if stored < allocated:
         shift = allocated - stored
         # unused high bits carry no pixel data: zero them, or sign-extend signed values
-        pixels = (pixels << shift) >> shift if signed else pixels & ((1 << stored) - 1)
+        # (a max() pass is cheaper than masking when, as usual, they are already clear)
+        if signed:
+            pixels = (pixels << shift) >> shift
+        elif int(pixels.max(initial=0)) >> stored:
+            pixels = pixels & ((1 << stored) - 1)
     return pixels
 
 

@@ -12,6 +12,7 @@ from dlp.engine.layers import (  # noqa: F401  (imported for registration)
     loss,
     normalization,
     python_layer,
+    utility,
     vision,
 )
 from dlp.engine.layers.base import BuildContext, Layer

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 
 from dlp.engine.fillers import fill
 from dlp.engine.layers.base import BuildContext, Layer, Shape
@@ -17,7 +17,7 @@ from dlp.engine.registry import register_layer
 
 @register_layer("ReLU")
 class ReLU(Layer):
-    """``max(x, 0) + negative_slope · min(x, 0)``."""
+    """``max(x, 0) + negative_slope * min(x, 0)``."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)
@@ -90,7 +90,7 @@ class BNLL(Layer):
 
 @register_layer("Power")
 class Power(Layer):
-    """``(shift + scale · x) ^ power``."""
+    """``(shift + scale * x) ^ power``."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)
@@ -108,7 +108,7 @@ class Power(Layer):
 
 @register_layer("Exp")
 class Exp(Layer):
-    """``base ^ (shift + scale · x)``; base −1 means e."""
+    """``base ^ (shift + scale * x)``; base -1 means e."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)
@@ -126,7 +126,7 @@ class Exp(Layer):
 
 @register_layer("Log")
 class Log(Layer):
-    """``log_base(shift + scale · x)``; base −1 means e."""
+    """``log_base(shift + scale * x)``; base -1 means e."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)
@@ -142,7 +142,7 @@ class Log(Layer):
 
 @register_layer("Dropout")
 class Dropout(Layer):
-    """Caffe's inverted dropout: at TRAIN keep with 1−ratio and scale by 1/(1−ratio);
+    """Caffe's inverted dropout: at TRAIN keep with 1-ratio and scale by 1/(1-ratio);
     at TEST the identity."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
@@ -183,7 +183,7 @@ class Clip(Layer):
 
 @register_layer("Swish")
 class Swish(Layer):
-    """``x · sigmoid(beta · x)``."""
+    """``x * sigmoid(beta * x)``."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)

@@ -71,7 +71,7 @@ class Layer(nn.Module):
         return getattr(self, attr)
 
     def caffe_blobs(self) -> list[torch.Tensor]:
-        """The layer's blobs in Caffe's order (weights, bias, statistics …)."""
+        """The layer's blobs in Caffe's order (weights, bias, statistics ...)."""
         return [getattr(self, name) for name in self.blob_names]
 
     def reset_parameters(self, generator: torch.Generator) -> None:

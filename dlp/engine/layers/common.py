@@ -4,10 +4,11 @@ Softmax, ArgMax, Silence."""
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 
 from dlp.engine.fillers import fill
 from dlp.engine.layers.base import BuildContext, Layer, Shape, canonical_axis, count
@@ -96,7 +97,7 @@ class Concat(Layer):
         first = bottom_shapes[0]
         for index, shape in enumerate(bottom_shapes[1:], start=1):
             if len(shape) != ndim or any(
-                a != b for i, (a, b) in enumerate(zip(first, shape)) if i != self.axis
+                a != b for i, (a, b) in enumerate(zip(first, shape, strict=False)) if i != self.axis
             ):
                 raise self.error(f"bottom {index} shape {shape} must match bottom 0 shape "
                                  f"{first} on every axis but {self.axis}")
@@ -136,7 +137,7 @@ class Eltwise(Layer):
         if not self.coeffs:
             return (functools.reduce(torch.add, bottoms),)
         total = bottoms[0] * self.coeffs[0]
-        for coeff, x in zip(self.coeffs[1:], bottoms[1:]):
+        for coeff, x in zip(self.coeffs[1:], bottoms[1:], strict=False):
             total = total.add(x, alpha=coeff)
         return (total,)
 
@@ -171,10 +172,10 @@ class Slice(Layer):
                 raise self.error(f"{len(points)} slice_point values for {tops} tops; expected "
                                  f"{tops - 1}")
             bounds = [0, *points, size]
-            if any(b <= a for a, b in zip(bounds, bounds[1:])):
+            if any(b <= a for a, b in itertools.pairwise(bounds)):
                 raise self.error(f"slice points {points} must increase strictly within the "
                                  f"axis size {size}")
-            self.sizes = [b - a for a, b in zip(bounds, bounds[1:])]
+            self.sizes = [b - a for a, b in itertools.pairwise(bounds)]
         else:
             if size % tops:
                 raise self.error(f"axis {self.axis} of size {size} cannot be sliced into {tops} "
@@ -260,7 +261,7 @@ class ArgMax(Layer):
     """Indices (as floats, like Caffe's blobs) of the ``top_k`` largest values.
 
     Without ``axis``: per item of the batch over all other axes, top shape
-    ``(N, 1 or 2, top_k, 1…)`` (row 1 holds the values when ``out_max_val``).
+    ``(N, 1 or 2, top_k, 1...)`` (row 1 holds the values when ``out_max_val``).
     With ``axis``: that axis becomes ``top_k`` long (values when ``out_max_val``).
     """
 

@@ -78,7 +78,7 @@ class DummyData(Layer):
 
     def forward(self) -> tuple[torch.Tensor, ...]:
         tops = []
-        for i, (shape, filler) in enumerate(zip(self.shapes, self.fillers)):
+        for i, (shape, filler) in enumerate(zip(self.shapes, self.fillers, strict=False)):
             constant = filler is None or filler.type == "constant"
             if constant and i in self._constant:
                 tops.append(self._constant[i])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 
 from dlp.engine.layers.base import BuildContext, Layer, Shape, canonical_axis, count
 from dlp.engine.registry import register_layer
@@ -29,7 +29,7 @@ def normalization_mode(loss_param: Any, default: int = VALID) -> int:
 
 
 def normalizer(mode: int, outer: int, inner: int, valid: torch.Tensor | int) -> Any:
-    """Caffe's ``get_normalizer``: FULL = outer·inner, VALID = non-ignored count,
+    """Caffe's ``get_normalizer``: FULL = outer*inner, VALID = non-ignored count,
     BATCH_SIZE = outer, NONE = 1; never below 1."""
     if mode == FULL:
         return max(1, outer * inner)
@@ -41,7 +41,7 @@ def normalizer(mode: int, outer: int, inner: int, valid: torch.Tensor | int) -> 
 
 
 class _LabelledLayer(Layer):
-    """Predictions ``(…, C at axis, …)`` with labels holding one class index per position."""
+    """Predictions ``(..., C at axis, ...)`` with labels holding one class index per position."""
 
     axis_source = "softmax_param"
     ignore_source = "loss_param"
@@ -58,7 +58,7 @@ class _LabelledLayer(Layer):
                 f"prediction: {self.outer * self.inner} values for predictions {shape} with "
                 f"classes on axis {self.axis}"
             )
-        self.label_shape = tuple(shape[:self.axis]) + (1,) + tuple(shape[self.axis + 1:])
+        self.label_shape = (*shape[:self.axis], 1, *shape[self.axis + 1:])
 
     def _labels(self, label: torch.Tensor, ignore: int | None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -135,7 +135,7 @@ class SigmoidCrossEntropyLoss(Layer):
 
 @register_layer("EuclideanLoss")
 class EuclideanLoss(Layer):
-    """``Σ (a − b)² / (2N)`` with N the first axis."""
+    """``sum (a - b)^2 / (2N)`` with N the first axis."""
 
     is_loss: ClassVar[bool] = True
 
@@ -154,7 +154,7 @@ class EuclideanLoss(Layer):
 @register_layer("Accuracy")
 class Accuracy(_LabelledLayer):
     """Fraction of positions whose label is among the ``top_k`` scores (ties count as
-    Caffe counts them: correct when at most ``top_k`` scores are ≥ the label's); an
+    Caffe counts them: correct when at most ``top_k`` scores are >= the label's); an
     optional second top holds the accuracy per class ``(C,)``."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
@@ -191,7 +191,7 @@ class Accuracy(_LabelledLayer):
 
 def _one_hot(labels: torch.Tensor, classes: int, axis: int, dtype: torch.dtype) -> torch.Tensor:
     """``labels`` with a size-1 class axis at ``axis`` → one-hot along that axis."""
-    hot = torch.zeros(labels.shape[:axis] + (classes,) + labels.shape[axis + 1:],
+    hot = torch.zeros((*labels.shape[:axis], classes, *labels.shape[axis + 1:]),
                       dtype=dtype, device=labels.device)
     return hot.scatter_(axis, labels, 1.0)
 
@@ -236,7 +236,7 @@ class Dice(_DiceBase):
 
 @register_layer("DiceLoss")
 class DiceLoss(_DiceBase):
-    """``1 − mean_c (2 Σ p·l + s) / (Σ p + Σ l + s)`` on softmax probabilities, sums
+    """``1 - mean_c (2 sum p*l + s) / (sum p + sum l + s)`` on softmax probabilities, sums
     over the whole batch per class (foreground classes unless ``include_background``)."""
 
     is_loss: ClassVar[bool] = True

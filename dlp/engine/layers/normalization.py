@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 
 from dlp.engine.fillers import fill
 from dlp.engine.layers.base import BuildContext, Layer, Shape, canonical_axis
@@ -15,12 +15,12 @@ from dlp.engine.registry import register_layer
 
 @register_layer("BatchNorm")
 class BatchNorm(Layer):
-    """Caffe BatchNorm: normalisation only (a Scale layer follows for γ/β).
+    """Caffe BatchNorm: normalisation only (a Scale layer follows for gamma/beta).
 
     Blobs: accumulated mean ``(C,)``, accumulated variance ``(C,)`` and the scale
     factor ``(1,)``; the statistics are ``blob / factor``.  In TRAIN (unless
     ``use_global_stats``) batch statistics are used and accumulated as Caffe does:
-    ``factor ← f·factor + 1``, ``mean ← f·mean + μ``, ``var ← f·var + m/(m−1)·σ²``.
+    ``factor ← f*factor + 1``, ``mean ← f*mean + mean``, ``var ← f*var + m/(m-1)*var``.
     """
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
@@ -103,7 +103,7 @@ class _AxisOperand(Layer):
 
 @register_layer("Scale")
 class Scale(_AxisOperand):
-    """``y = x · s (+ b)``; ``s`` is a learned blob (default filler constant 1) or bottom 1."""
+    """``y = x * s (+ b)``; ``s`` is a learned blob (default filler constant 1) or bottom 1."""
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:
         super().__init__(param, bottom_shapes, ctx)
@@ -157,9 +157,9 @@ class Bias(_AxisOperand):
 class LRN(Layer):
     """Local response normalisation.
 
-    ACROSS_CHANNELS: ``x / (k + α/n · Σ x²)^β`` over ``n`` neighbouring channels.
-    WITHIN_CHANNEL: ``x / (1 + α · avg_{n×n} x²)^β`` with Caffe's AVE pooling (pad
-    ``(n−1)/2``, the divisor counting padding); Caffe ignores ``k`` there.
+    ACROSS_CHANNELS: ``x / (k + alpha/n * sum x^2)^beta`` over ``n`` neighbouring channels.
+    WITHIN_CHANNEL: ``x / (1 + alpha * avg_{nxn} x^2)^beta`` with Caffe's AVE pooling (pad
+    ``(n-1)/2``, the divisor counting padding); Caffe ignores ``k`` there.
     """
 
     def __init__(self, param: Any, bottom_shapes: list[Shape], ctx: BuildContext) -> None:

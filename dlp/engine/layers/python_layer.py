@@ -94,7 +94,7 @@ class _RunPythonLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor) -> Any:
-        for blob, grad in zip(ctx.top_blobs, grads):
+        for blob, grad in zip(ctx.top_blobs, grads, strict=False):
             blob.diff = grad.detach().cpu().float().numpy().reshape(blob.data.shape).copy()
         for blob in ctx.bottom_blobs:
             blob.diff = np.zeros_like(blob.data)

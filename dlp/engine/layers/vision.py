@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 
 from dlp.engine.fillers import fill
 from dlp.engine.layers.base import BuildContext, Layer, Shape
@@ -55,7 +55,7 @@ class _ConvolutionBase(Layer):
             raise self.error("only axis 1 (channels) is supported as the channel axis")
         n = len(shape) - 2
         if n not in _CONV:
-            raise self.error(f"needs a bottom of shape (N, C, spatial…) with 1-3 spatial "
+            raise self.error(f"needs a bottom of shape (N, C, spatial...) with 1-3 spatial "
                              f"axes, got {shape}")
         if not conv.HasField("num_output") or conv.num_output < 1:
             raise self.error("convolution_param.num_output must be set (>= 1)")
@@ -106,14 +106,14 @@ class _ConvolutionBase(Layer):
 
 @register_layer("Convolution")
 class Convolution(_ConvolutionBase):
-    """Caffe convolution; weight ``(out, in/group, k…)``, bias ``(out,)``."""
+    """Caffe convolution; weight ``(out, in/group, k...)``, bias ``(out,)``."""
 
 
 @register_layer("Deconvolution")
 class Deconvolution(_ConvolutionBase):
-    """Caffe deconvolution; weight ``(in, out/group, k…)`` (torch's conv_transpose layout).
+    """Caffe deconvolution; weight ``(in, out/group, k...)`` (torch's conv_transpose layout).
 
-    Output size per axis: ``stride·(in−1) + dilation·(k−1) + 1 − 2·pad``.
+    Output size per axis: ``stride*(in-1) + dilation*(k-1) + 1 - 2*pad``.
     """
 
     transposed = True
@@ -159,13 +159,15 @@ class Pooling(Layer):
         shape = bottom_shapes[0]
         n = len(shape) - 2
         if n not in _MAX_POOL:
-            raise self.error(f"needs a bottom (N, C, spatial…) with 1-3 spatial axes, got "
+            raise self.error(f"needs a bottom (N, C, spatial...) with 1-3 spatial axes, got "
                              f"{shape}")
         if pool.pool == 2:
             raise self.error("STOCHASTIC pooling is not supported; use MAX or AVE")
         self.is_max = pool.pool == 0
         spatial = shape[2:]
         self.global_pooling = pool.global_pooling
+        # amax's backward reads its output, which an in-place ReLU must not overwrite.
+        self.fresh_output = not (self.global_pooling and self.is_max)
         if self.global_pooling:
             if pool.HasField("kernel_size") or pool.HasField("kernel_h"):
                 raise self.error("global_pooling takes no kernel_size")
@@ -176,14 +178,15 @@ class Pooling(Layer):
             self.kernel = self._axes(pool, "kernel_size", "kernel_h", "kernel_w", n)
             self.stride = self._axes(pool, "stride", "stride_h", "stride_w", n)
             self.pad = self._axes(pool, "pad", "pad_h", "pad_w", n)
-        if any(p >= k for p, k in zip(self.pad, self.kernel)):
+        if any(p >= k for p, k in zip(self.pad, self.kernel, strict=False)):
             raise self.error(f"pad {self.pad} must be smaller than kernel {self.kernel}")
         ceil = pool.round_mode == 0
         self.out = tuple(caffe_pooled_size(s, k, st, p, ceil) for s, k, st, p in
-                         zip(spatial, self.kernel, self.stride, self.pad))
+                         zip(spatial, self.kernel, self.stride, self.pad, strict=False))
         self.native = all(
             2 * p <= k and _torch_pooled_size(s, k, st, p) == o
-            for s, k, st, p, o in zip(spatial, self.kernel, self.stride, self.pad, self.out)
+            for s, k, st, p, o in zip(spatial, self.kernel, self.stride, self.pad, self.out,
+                                      strict=True)
         )
         self._max = _MAX_POOL[n]
         self._avg = _AVG_POOL[n]
@@ -191,12 +194,12 @@ class Pooling(Layer):
             # Explicit padding [before, after] per axis so that exactly `out` windows fit.
             self.explicit_pad: list[int] = []
             for s, k, st, p, o in reversed(list(zip(spatial, self.kernel, self.stride,
-                                                    self.pad, self.out))):
+                                                    self.pad, self.out, strict=False))):
                 self.explicit_pad += [p, (o - 1) * st + k - s - p]
             if not self.is_max:
                 divisor = np.ones((), dtype=np.float32)
                 for s, k, st, p, o in zip(spatial, self.kernel, self.stride, self.pad,
-                                          self.out):
+                                          self.out, strict=False):
                     divisor = np.multiply.outer(divisor, _ave_divisors(s, k, st, p, o))
                 self.register_buffer("divisor", torch.from_numpy(divisor.copy()),
                                      persistent=False)

@@ -25,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         choices=("stop", "snapshot", "none"), help="on SIGHUP")
     parser.add_argument("--log", default=None,
                         help="also write the log to this file and events to LOG.jsonl")
+    parser.add_argument("--stage", default="",
+                        help="comma-separated train net stages (added to train_state)")
+    parser.add_argument("--level", type=int, default=None, help="train net level")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +65,11 @@ def train(args: argparse.Namespace, stream=None) -> int:
         if not solver_path.exists():
             raise DLPError(f"--solver: file {str(solver_path)!r} not found")
         param = read_solver(solver_path)
+        # caffe train's --stage/--level go into the solver's train_state
+        for stage in (s for s in getattr(args, "stage", "").split(",") if s):
+            param.train_state.stage.append(stage)
+        if getattr(args, "level", None) is not None:
+            param.train_state.level = args.level
         device = parallel.device or select_device(param, args.gpu, log)
         weights = [w for w in (args.weights or "").split(",") if w]
         with terminal_progress("Training", stream=sys.stdout) as progress:

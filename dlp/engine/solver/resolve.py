@@ -43,6 +43,7 @@ class ResolvedSolver:
     test_nets: list[NetSpec]
     snapshot_prefix: Path
     notes: list[str] = field(default_factory=list)
+    weights: list[Path] = field(default_factory=list)  # the solver's `weights` field
 
 
 def resolve_path(
@@ -253,6 +254,9 @@ def resolve_solver(
         raise InputError(
             f"{source}: field snapshot_format: only BINARYPROTO snapshots are supported"
         )
+    for name in ("snapshot_diff", "debug_info"):
+        if getattr(param, name):
+            notes.append(f"{source}: field {name} is not supported by DLP's engine; ignored")
 
     train = _train_net(param, source, bases, notes)
     tests = _test_nets(param, source, bases, notes, train)
@@ -261,4 +265,5 @@ def resolve_solver(
     prefix = _snapshot_prefix(
         param, source, Path(solver_path) if solver_path else None, cwd_path, folder, notes
     )
-    return ResolvedSolver(param, source, folder, train, tests, prefix, notes)
+    weights = [resolve_path(w, bases, f"{source}: field weights", notes) for w in param.weights]
+    return ResolvedSolver(param, source, folder, train, tests, prefix, notes, weights)

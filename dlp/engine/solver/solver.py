@@ -224,9 +224,9 @@ class Solver:
             # Caffe's ShareTrainedLayersWith: the test nets see the train net's blobs
             test_net.share_weights_with(self.net)
         self.train_module: torch.nn.Module = self.net
-        if weights:
-            for path in weights:
-                self.copy_weights(path)
+        # --weights wins over the solver's own `weights` field (as in caffe train)
+        for path in weights or self.resolved.weights:
+            self.copy_weights(path)
         self.params = [
             UpdateParam(e.tensor, float(e.lr_mult), float(e.decay_mult), f"{e.layer}[{e.index}]")
             for e in self.net.learnable_params()
@@ -328,6 +328,17 @@ class Solver:
             loss.backward()
         return loss.detach(), blobs
 
+    def _agree(self, stop: bool, snapshot: bool = False) -> tuple[bool, bool]:
+        """Data-parallel ranks act together: a request on any rank (a signal, the
+        root's early stop) applies to all, or DDP would wait forever for a rank."""
+        if self.parallel.world_size == 1:
+            return stop, snapshot
+        import torch.distributed as dist
+
+        flags = torch.tensor([int(stop), int(snapshot)], dtype=torch.int32, device=self.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags[0]), bool(flags[1])
+
     def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
         """The loss averaged over data-parallel ranks (what one big batch would give)."""
         import torch.distributed as dist
@@ -378,7 +389,8 @@ class Solver:
                 and (self.iter > 0 or param.test_initialization)
             ):
                 self.test_all()
-                if self._stop_reason is not None:
+                if self._agree(self._stop_reason is not None)[0]:
+                    self._stop_reason = self._stop_reason or "early_stop"
                     break
             display = bool(param.display) and self.iter % param.display == 0
             total = torch.zeros((), dtype=torch.float64)
@@ -398,9 +410,12 @@ class Solver:
             self.iter += 1
             report(self.progress, self.iter, param.max_iter, f"loss {smoothed:.4g}")
             requests = self._take_requests()
-            if (param.snapshot and self.iter % param.snapshot == 0) or "snapshot" in requests:
+            stop, snapshot = self._agree("stop" in requests, "snapshot" in requests)
+            if self.parallel.is_root and (
+                (param.snapshot and self.iter % param.snapshot == 0) or snapshot
+            ):
                 self.snapshot()
-            if "stop" in requests:
+            if stop:
                 self._stop_reason = "stopped"
                 break
 
@@ -432,6 +447,7 @@ class Solver:
             self.smoothed.update(loss, self.iter)
             self.log.line(f"Iteration {self.iter}, loss = {format_number(self.smoothed.value)}",
                           WHERE["solve"])
+            self.log.event("train", self.iter, loss=self.smoothed.value, outputs={})
         if param.test_interval and self.iter % param.test_interval == 0:
             self.test_all()
         self.log.done(self.iter)

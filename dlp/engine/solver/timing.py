@@ -71,8 +71,13 @@ def time_net(net: Any, iterations: int, log: Any = None) -> NetTiming:
                     top.register_hook(on_grad)
         return hook
 
+    # Input blobs (a deploy net) get zeros of their declared shape, as Caffe's are.
+    inputs = {
+        name: torch.zeros(net.blob_shapes[name], device=net.device)
+        for name in getattr(net, "input_names", [])
+    } or None
     # Caffe's "Initial loss" pass, untimed: it also starts the data prefetch.
-    blobs = net()
+    blobs = net(inputs)
     loss = net.loss(blobs)
     if log is not None:
         log.info(f"Initial loss: {float(loss.detach()):.6g}")
@@ -95,7 +100,7 @@ def time_net(net: Any, iterations: int, log: Any = None) -> NetTiming:
             seen_grad.clear()
             sync()
             start = time.perf_counter()
-            blobs = net()
+            blobs = net(inputs)
             loss = net.loss(blobs)
             sync()
             middle = time.perf_counter()

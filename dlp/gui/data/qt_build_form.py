@@ -279,13 +279,16 @@ class QtBuildForm(QWidget):
             with contextlib.suppress(DLPError, TypeError, ValueError, IndexError):
                 request = BuildRequest.from_dict(saved)
         else:
-            from dlp.demo import PHANTOM_FOLDER
+            from dlp.demo import DEMO_DATASET, PHANTOM_FOLDER
 
             phantom = self.qt_project.root / PHANTOM_FOLDER
             if (phantom / "images").is_dir():
+                demo = next((e for e in self.qt_project.datasets()
+                             if e.name == DEMO_DATASET and e.manifest is not None), None)
+                size = int(demo.manifest.shape[-1]) if demo is not None else 256
                 request = BuildRequest(images=str(phantom / "images"),
                                        labels=str(phantom / "contours"),
-                                       name="phantom-endo-epi", classes="endo,epi")
+                                       name="phantom-endo-epi", classes="endo,epi", size=size)
         self.set_request(request)
 
     # ---- building

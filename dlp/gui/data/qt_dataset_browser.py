@@ -4,6 +4,8 @@ grid of its image/label pairs."""
 from __future__ import annotations
 
 import html
+import json
+import shutil
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (
@@ -13,6 +15,7 @@ from PyQt5.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -21,6 +24,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from dlp.deploy.labels import default_color
 from dlp.errors import DLPError
 from dlp.gui.data.qt_sample_grid import QtSampleGrid
 from dlp.gui.data.samples import read_samples
@@ -38,6 +42,37 @@ def _split_count(entry: DatasetEntry, split: str) -> str:
 
 def _value_text(value: object) -> str:
     return "x".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def legend_html(entry: DatasetEntry) -> str:
+    """Coloured squares naming the label classes as the overlay draws them."""
+    if entry.manifest is None:
+        return ""
+    items = []
+    for index, name in enumerate(entry.manifest.classes):
+        if index == 0:
+            continue  # background is left transparent in the overlay
+        r, g, b = default_color(index)
+        items.append(f"<span style='color:rgb({r},{g},{b})'>&#9632;</span> {html.escape(name)}")
+    return "&nbsp;&nbsp;".join(items)
+
+
+def describe_build_report(entry: DatasetEntry) -> str:
+    """One line from the dataset's build-report.json (files skipped at build time)."""
+    path = entry.path / "build-report.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    problems = data.get("problems", []) if isinstance(data, dict) else []
+    skipped = data.get("skipped", []) if isinstance(data, dict) else []
+    if not problems and not skipped:
+        return "<br><b>Build report:</b> every file was used."
+    first = problems[0] if problems else skipped[0]
+    example = html.escape(f"{first.get('file', '')}: {first.get('reason', '')}") \
+        if isinstance(first, dict) else ""
+    return (f"<br><b>Build report:</b> {len(problems)} unusable file(s), {len(skipped)} "
+            f"slice(s) skipped — e.g. {example}")
 
 
 def describe_manifest(entry: DatasetEntry) -> str:
@@ -85,11 +120,15 @@ class QtDatasetBrowser(QWidget):
 
         refresh = QPushButton(icon("refresh"), "Refresh")
         refresh.clicked.connect(self.refresh)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Delete the selected dataset folder from the project")
+        self.delete_button.clicked.connect(self.delete_selected)
         title = QLabel("Datasets in this project")
         title.setProperty("role", "title")
         top = QHBoxLayout()
         top.addWidget(title)
         top.addStretch(1)
+        top.addWidget(self.delete_button)
         top.addWidget(refresh)
 
         self.details = QLabel("Select a dataset.")
@@ -99,12 +138,15 @@ class QtDatasetBrowser(QWidget):
 
         self.split_combo = QComboBox()
         self.split_combo.currentIndexChanged.connect(self._on_split_change)
+        self.legend = QLabel()
         self.grid = QtSampleGrid(self)
         samples_box = QGroupBox("Samples: image with its label overlaid")
         samples_layout = QVBoxLayout(samples_box)
         split_row = QHBoxLayout()
         split_row.addWidget(QLabel("Split:"))
         split_row.addWidget(self.split_combo)
+        split_row.addSpacing(16)
+        split_row.addWidget(self.legend)
         split_row.addStretch(1)
         samples_layout.addLayout(split_row)
         samples_layout.addWidget(self.grid, 1)
@@ -155,7 +197,9 @@ class QtDatasetBrowser(QWidget):
         else:
             self.details.setText("No datasets yet: build one with the form on the left.")
             self.split_combo.clear()
+            self.legend.clear()
             self.grid.clear()
+        self.delete_button.setEnabled(bool(self.entries))
 
     def select(self, name: str) -> None:
         for row, entry in enumerate(self.entries):
@@ -177,13 +221,34 @@ class QtDatasetBrowser(QWidget):
         entry = self.selected_entry()
         if entry is None:
             return
-        self.details.setText(describe_manifest(entry))
+        self.details.setText(describe_manifest(entry) + describe_build_report(entry))
+        self.legend.setText(legend_html(entry))
         self.split_combo.blockSignals(True)
         self.split_combo.clear()
         if entry.manifest is not None:
             self.split_combo.addItems(list(entry.manifest.splits))
         self.split_combo.blockSignals(False)
         self._on_split_change()
+
+    def delete_selected(self) -> bool:
+        """Delete the selected dataset folder after asking; True when deleted."""
+        entry = self.selected_entry()
+        if entry is None:
+            return False
+        answer = QMessageBox.question(
+            self, "Delete dataset",
+            f"Delete the dataset {entry.name!r} and its folder {entry.path}? "
+            "Nets that read it will no longer train.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        if answer != QMessageBox.Yes:
+            return False
+        try:
+            shutil.rmtree(entry.path)
+        except OSError as exc:
+            QMessageBox.critical(self, "Delete dataset", f"{entry.path}: {exc.strerror}")
+            return False
+        self.qt_project.notify_datasets_changed()
+        return True
 
     def _on_split_change(self, *_: object) -> None:
         entry = self.selected_entry()

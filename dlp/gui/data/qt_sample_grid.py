@@ -29,11 +29,13 @@ class QtSampleTile(QWidget):
         self.picture.setPixmap(rgb_pixmap(sample.overlay(), size))
         self.picture.setAlignment(Qt.AlignCenter)
         classes = sample.label_classes()
+        record = f"#{int(sample.key)}" if sample.key.isdigit() else sample.key
         self.caption = QLabel(
-            f"{sample.split} · {sample.key}<br><small>"
+            f"{sample.split} {record}<br><small>"
             + (f"label classes {', '.join(map(str, classes))}" if classes else "background only")
             + "</small>")
         self.caption.setAlignment(Qt.AlignCenter)
+        self.caption.setToolTip(f"LMDB key {sample.key} in the {sample.split} databases")
         self.caption.setProperty("role", "hint")
         layout.addWidget(self.picture)
         layout.addWidget(self.caption)
@@ -72,7 +74,10 @@ class QtSampleGrid(QScrollArea):
         self._place_tiles()
 
     def _fitting_columns(self) -> int:
-        return max(1, (self.viewport().width() - 8) // (self.tile_size + 16))
+        tile = self.tiles[0].sizeHint().width() if self.tiles else self.tile_size
+        margins = self._grid.contentsMargins()
+        room = self.viewport().width() - margins.left() - margins.right()
+        return max(1, (room + self._grid.spacing()) // (tile + self._grid.spacing()))
 
     def _place_tiles(self) -> None:
         self.columns = self._fitting_columns()

@@ -82,6 +82,7 @@ class QtDeployModule(QWidget):
         self.current: Any = None
         self.last_drop_report: Any = None
         self.last_evaluation: Any = None
+        self._drop_shown = False
 
         self.config_form = QtModelConfig()
         self.drop_zone = QtDropZone()
@@ -307,6 +308,7 @@ class QtDeployModule(QWidget):
             self.message.setText("Still segmenting the previous drop; use Batch for big folders.")
             return
         config = self.config()
+        self._drop_shown = False
         self.message.setText("Segmenting…")
         worker = Worker(_segment_job, self.session, list(paths), config.out_dir,
                         config.ground_truth, self._drop_predicted.emit, self._drop_result.emit)
@@ -320,7 +322,8 @@ class QtDeployModule(QWidget):
     def _on_drop_predicted(self, result: Any) -> None:
         """Show a prediction at once; its files are still being written."""
         self._add_input(result, f"✓ {result.item.name}")
-        if self.current is None or self.current in self.results[:-1]:
+        if not self._drop_shown:  # the first result of a drop; the rest wait in the list
+            self._drop_shown = True
             self.show_result(result)
 
     def _on_drop_result(self, result: Any) -> None:

@@ -21,7 +21,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dlp.deploy.evaluate import METRICS, EvaluationReport, ImageScores
+from dlp.deploy.evaluate import METRICS, EvaluationReport
 from dlp.gui.deploy.qt_model_config import QtPathField
 
 METRIC_TITLES = {"dice": "Dice", "iou": "IoU", "hausdorff": "HD (mm)"}
@@ -192,6 +192,3 @@ class QtEvaluateView(QWidget):
                 self.confusion.setItem(i, j, item)
         self.confusion.resizeColumnsToContents()
 
-
-def scores_of(item: QTableWidgetItem) -> ImageScores | None:
-    return item.data(Qt.UserRole) if item is not None else None

@@ -20,7 +20,8 @@ from PyQt5.QtWidgets import (
 from dlp.deploy.config import DeployConfig
 
 STATUS_COLORS = {
-    "off": "#9a9a9a", "ready": "#d39b00", "loading": "#3a8ee6", "on": "#1f9d3a",
+    # every field valid = green (light until the model is loaded, dark once it is on)
+    "off": "#9a9a9a", "ready": "#5cb85c", "loading": "#3a8ee6", "on": "#167a2e",
     "error": "#d23c3c",
 }
 

@@ -88,10 +88,15 @@ def analyse(doc: NetDocument, phase: str = "TRAIN",
         if running:
             active.append(node_id)
     issues: list[Issue] = []
+    # The net is often half-edited here: whatever goes wrong in the analysis is reported
+    # in the issues list, never allowed to take the editor down.
     try:
         shapes = infer_shapes(net, phase=phase, data_shape=data_shape, base_dir=base_dir)
     except DLPError as exc:
         issues.append(Issue(None, None, "error", str(exc)))
+        shapes = None
+    except Exception as exc:
+        issues.append(Issue(None, None, "error", f"shape inference failed: {exc!r}"))
         shapes = None
     if shapes is not None:
         cursor = 0
@@ -111,6 +116,9 @@ def analyse(doc: NetDocument, phase: str = "TRAIN",
     except DLPError as exc:
         problems = []
         issues.append(Issue(None, None, "error", str(exc)))
+    except Exception as exc:
+        problems = []
+        issues.append(Issue(None, None, "error", f"validation failed: {exc!r}"))
     for problem in problems:
         node_id = doc.find(problem.layer) if problem.layer else None
         if node_id is not None:

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from PyQt5.QtCore import QObject, QPointF, QTimer, pyqtSignal
 from PyQt5.QtWidgets import QUndoCommand, QUndoStack
 
-from dlp.errors import DLPError, InputError
+from dlp.errors import DLPError
 from dlp.fsutil import atomic_write_text
 from dlp.gui.net import style
 from dlp.gui.net.analysis import NetAnalysis, analyse
@@ -23,8 +23,10 @@ from dlp.gui.net.commands import (
     ReplaceNetCommand,
     SetLayerCommand,
 )
-from dlp.gui.net.items import node_size
-from dlp.gui.net.scene import NetScene, base_look, layout_positions
+from dlp.gui.net.layout import ATTACH_GAP, attachment_hosts
+from dlp.gui.net.library_glue import library_paths, load_library_net
+from dlp.gui.net.placement import complete_positions, layout_path_for, read_layout
+from dlp.gui.net.scene import NetScene, layout_positions
 from dlp.net.document import Link, NetDocument, Position, is_in_place
 from dlp.proto import caffe_pb2
 
@@ -182,12 +184,28 @@ class NetEditor(QObject):
         return add.node_id
 
     def quick_add(self, type_name: str, scene_pos: QPointF) -> int | None:
-        """Quick add: the new layer is wired to the selected layer's first top."""
+        """Quick add: the new layer is wired to the selected layer's first top; an in-place
+        layer (ReLU after a convolution) is hung under its host instead of at the cursor."""
         selected = self.scene.selected_node_ids()
         wire_from = None
+        position = (scene_pos.x(), scene_pos.y())
         if selected and self.doc.layer_view(selected[-1]).top:
             wire_from = (selected[-1], 0)
-        return self.add_layer(type_name, (scene_pos.x(), scene_pos.y()), wire_from)
+            if type_name in IN_PLACE_TYPES:
+                position = self._below_attached(selected[-1])
+        return self.add_layer(type_name, position, wire_from)
+
+    def _below_attached(self, host: int) -> Position:
+        """Where a new in-place layer hangs: under the host and what already hangs there."""
+        hosts = attachment_hosts(self.doc)
+        chain = [host]
+        for node_id in self.doc.node_ids():
+            if hosts.get(node_id) in chain:
+                chain.append(node_id)
+        x = self.doc.position(host)[0]
+        bottom = max(self.doc.position(n)[1] + self.scene.node_item(n).body_rect().height()
+                     for n in chain)
+        return (x, bottom + ATTACH_GAP)
 
     def request_quick_add(self, scene_pos: QPointF) -> None:
         self.quick_add_requested.emit(scene_pos)
@@ -252,6 +270,18 @@ class NetEditor(QObject):
             self._insert_commands(node_id, insert_into, macro)
         self.undo_stack.push(macro)
 
+    def nudge_selected(self, dx: float, dy: float) -> None:
+        """Arrow keys: move the selection (with its attached in-place layers) a little."""
+        chosen = set(self.scene.selected_node_ids())
+        hosts = attachment_hosts(self.doc)
+        for node_id in self.doc.node_ids():  # hosts come before what hangs on them
+            if hosts.get(node_id) in chosen:
+                chosen.add(node_id)
+        old = {n: self.doc.position(n) for n in chosen}
+        new = {n: (x + dx, y + dy) for n, (x, y) in old.items()}
+        if new:
+            self.undo_stack.push(MoveNodesCommand(self.doc, old, new))
+
     # -- deleting, copying ---------------------------------------------------------------
     def delete_nodes(self, node_ids: list[int]) -> None:
         """Delete layers; a consumer of a deleted one-input layer is bridged to its input."""
@@ -279,7 +309,27 @@ class NetEditor(QObject):
         self.undo_stack.push(macro)
 
     def delete_selected(self) -> None:
-        self.delete_nodes(self.scene.selected_node_ids())
+        """Delete the selected layers, or disconnect the selected links."""
+        nodes = self.scene.selected_node_ids()
+        if nodes:
+            self.delete_nodes(nodes)
+        else:
+            self.disconnect_links(self.scene.selected_links())
+
+    def disconnect_links(self, links: list[Link]) -> None:
+        """Remove the bottoms the links feed (one undo step)."""
+        if not links:
+            return
+        macro = QUndoCommand(f"Disconnect {', '.join(sorted({link.blob for link in links}))}")
+        by_sink: dict[int, list[int]] = {}
+        for link in links:
+            by_sink.setdefault(link.sink, []).append(link.bottom_index)
+        for sink, indices in by_sink.items():
+            layer = self.doc.layer(sink)
+            for index in sorted(set(indices), reverse=True):
+                del layer.bottom[index]
+            SetLayerCommand(self.doc, sink, layer, macro.text(), parent=macro)
+        self.undo_stack.push(macro)
 
     def copy_text(self, node_ids: list[int]) -> str:
         """The layers as a prototxt fragment with their positions (the clipboard payload)."""
@@ -415,117 +465,3 @@ def _fresh(name: str, taken: set[str]) -> str:
     fresh = unique_name(name, taken)
     taken.add(fresh)
     return fresh
-
-
-def layout_path_for(net_path: Path) -> Path:
-    """``nets/train_val.prototxt`` → ``nets/train_val.layout.json``."""
-    return net_path.with_name(f"{net_path.stem}.layout.json")
-
-
-def read_layout(path: Path) -> dict[str, Position]:
-    if not path.is_file():
-        return {}
-    return NetDocument.parse_layout_json(path.read_text(encoding="utf-8"), str(path))
-
-
-def complete_positions(net: Any, positions: dict[str, Position]) -> dict[str, Position]:
-    """Positions for every layer: all laid out when most are missing, else each missing
-    one placed under the layer that feeds it."""
-    doc = NetDocument(net)
-    names = [doc.layer_view(i).name for i in doc.node_ids()]
-    missing = [n for n in names if n not in positions]
-    if not missing:
-        return dict(positions)
-    if len(missing) * 2 > len(names):
-        laid = layout_positions(doc)
-        return {doc.layer_view(i).name: laid[i] for i in doc.node_ids()}
-    result = dict(positions)
-    bottom_edge = max((y for _, y in positions.values()), default=0.0) + 160
-    sources = {link.sink: link.source for link in doc.links()}
-    for node_id in doc.node_ids():
-        name = doc.layer_view(node_id).name
-        if name in result:
-            continue
-        source = sources.get(node_id)
-        if source is not None and doc.layer_view(source).name in result:
-            sx, sy = result[doc.layer_view(source).name]
-            height = node_size(base_look(doc.layer_view(source)))[1]
-            result[name] = (sx + 30, sy + height + style.ROW_SPACING)
-        else:
-            result[name] = (0.0, bottom_edge)
-            bottom_edge += 160
-    return result
-
-
-def library_paths(user_dir: Path | None) -> list[Path]:
-    """Where Net Library entries are looked up: the built-in netlib, then the user's."""
-    from dlp.net.library import builtin_netlib_dir
-
-    return [builtin_netlib_dir()] + ([Path(user_dir)] if user_dir else [])
-
-
-def load_library_net(name: str, paths: list[Path] | None = None
-                     ) -> tuple[Any, dict[str, Position], tuple[int, int, int]]:
-    """A Net Library entry's net, its stored layout (if any) and its input (C, H, W)."""
-    from dlp.net.library import find_entry
-
-    entry = find_entry(name, paths)
-    net, _solver = entry.load()
-    return net, read_layout(layout_path_for(entry.net_path)), entry.input_shape
-
-
-def library_meta(doc: NetDocument, analysis: NetAnalysis | None, name: str,
-                 description: str) -> dict[str, Any]:
-    """``meta.json`` for "save to my library", read off the net and its analysis."""
-    from dlp.net.specs import get_spec
-
-    layers = [doc.layer_view(i) for i in doc.node_ids()]
-    sources: dict[str, str] = {}
-    input_shape, classes, segmentation = None, 1, False
-    for node_id, layer in zip(doc.node_ids(), layers, strict=True):
-        try:
-            spec = get_spec(layer.type)
-        except DLPError:
-            continue
-        report = analysis.nodes.get(node_id) if analysis else None
-        if spec.category == "Data" and layer.top:
-            if layer.HasField("data_param") and layer.data_param.source:
-                sources.setdefault(layer.top[0], Path(layer.data_param.source).name)
-            shape = report.tops.get(layer.top[0]) if report else None
-            if input_shape is None and shape is not None and len(shape) == 4:
-                input_shape = [int(d) for d in shape[1:]]
-        if spec.is_loss and layer.bottom and analysis is not None:
-            source_shape = next((analysis.blob_shape(link.source, link.blob)
-                                 for link in doc.links()
-                                 if link.sink == node_id and link.bottom_index == 0), None)
-            if source_shape is not None and len(source_shape) >= 2:
-                classes = max(classes, int(source_shape[1]))
-                segmentation = segmentation or (len(source_shape) >= 4 and
-                                                any(d > 1 for d in source_shape[2:]))
-    meta: dict[str, Any] = {
-        "name": name, "title": name, "description": description.strip() or name,
-        "task": "segmentation" if segmentation else "classification",
-        "input": input_shape or [1, 256, 256], "classes": classes,
-        "source": "saved from the DLP net editor",
-    }
-    if segmentation:
-        meta["dataset_sources"] = sources or {"data": "features", "label": "labels"}
-    elif sources:
-        meta["dataset_sources"] = sources
-    return meta
-
-
-def save_user_library_entry(library_dir: Path, name: str, description: str, doc: NetDocument,
-                            analysis: NetAnalysis | None, solver: Any = None) -> Path:
-    """Store the net (with its layout) in the user's library; returns the entry folder."""
-    from dlp.net.library import save_entry
-
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.strip())
-    if not safe or safe.startswith("."):
-        raise InputError(f"library entry name {name!r}: use letters, digits, - and _")
-    if solver is None:
-        solver = caffe_pb2.SolverParameter(net="train_val.prototxt")
-    entry = save_entry(library_dir, doc.to_net(), solver,
-                       library_meta(doc, analysis, safe, description))
-    atomic_write_text(layout_path_for(entry.net_path), doc.layout_json())
-    return entry.path

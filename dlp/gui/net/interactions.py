@@ -71,6 +71,12 @@ class LinkDrawing(Interaction):
         target = self.scene.port_at(event.scenePos())
         if target is None:
             node = self.scene.node_at(event.scenePos())
+            if node is None and self.port.kind == "bottom" and self._dragged(event):
+                # pulled a wired bottom off into empty canvas: unplug it
+                links = [edge.link for edge in self.port.node.edges
+                         if edge.sink is self.port]
+                self.scene.editor.disconnect_links(links)
+                return
             if node is None or node is self.port.node:
                 return
             wanted = "bottom" if self.port.kind == "top" else "top"
@@ -84,6 +90,10 @@ class LinkDrawing(Interaction):
             return
         top, bottom = (self.port, target) if self.port.kind == "top" else (target, self.port)
         self.scene.editor.connect_ports(top.node_id, top.index, bottom.node_id, bottom.index)
+
+    def _dragged(self, event: QGraphicsSceneMouseEvent) -> bool:
+        delta = event.scenePos() - self.port.scenePos()
+        return abs(delta.x()) + abs(delta.y()) > 30
 
     def cancel(self) -> None:
         if self.line.scene() is not None:

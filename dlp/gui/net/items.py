@@ -121,6 +121,7 @@ class NodeItem(QGraphicsObject):
         self.bottom_ports: list[PortItem] = []
         self.top_ports: list[PortItem] = []
         self._rect = QRectF()
+        self._bounds = QRectF()
         self._shape = QPainterPath()
         self._hover_port: PortItem | None = None
         self._geometry: tuple[float, float, int, int] | None = None
@@ -142,6 +143,8 @@ class NodeItem(QGraphicsObject):
             self.prepareGeometryChange()
             self._geometry = geometry
             self._rect = QRectF(-width / 2, 0, width, height)
+            margin = style.PORT_RADIUS * 1.5 + 2  # hovered ports grow past the card
+            self._bounds = self._rect.adjusted(-3, -margin, 3, margin)
             self._rebuild_ports()
         tip = [f"<b>{look.name}</b> — {look.type}"]
         if look.bottom_names or look.top_names:
@@ -216,8 +219,7 @@ class NodeItem(QGraphicsObject):
 
     # -- geometry ------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        margin = style.PORT_RADIUS * 1.5 + 2
-        return self._rect.adjusted(-3, -margin, 3, margin)
+        return self._bounds
 
     def body_rect(self) -> QRectF:
         return QRectF(self._rect)
@@ -319,10 +321,13 @@ class EdgeItem(QGraphicsItem):
         self.label = ""
         self._path = QPainterPath()
         self._label_rect = QRectF()
+        self._bounds = QRectF()
+        self._label_size = (0.0, 0.0)
         self._hover = False
         self.show_label = True
         self.setZValue(-1)
         self.setAcceptHoverEvents(True)
+        self.setFlag(QGraphicsItem.ItemIsSelectable)  # select + Delete disconnects it
         self.setToolTip(link.blob)
         source.node.edges.append(self)
         sink.node.edges.append(self)
@@ -336,6 +341,8 @@ class EdgeItem(QGraphicsItem):
         if text == self.label and not self._path.isEmpty():
             return
         self.label = text
+        metrics = QFontMetricsF(_SMALL_FONT)
+        self._label_size = (metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
         self.setToolTip(f"{self.link.blob}  {text}".strip())
         self.update_geometry()
 
@@ -347,20 +354,19 @@ class EdgeItem(QGraphicsItem):
         path.cubicTo(start + QPointF(0, bend), end - QPointF(0, bend), end)
         self._path = path
         if self.label and self.show_label:
-            metrics = QFontMetricsF(_SMALL_FONT)
-            width = metrics.horizontalAdvance(self.label) + 10
-            height = metrics.height() + 2
+            width, height = self._label_size
             mid = path.pointAtPercent(0.5)
             self._label_rect = QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
         else:
             self._label_rect = QRectF()
+        self._bounds = path.boundingRect().united(self._label_rect).adjusted(-4, -4, 4, 4)
         self.update()
 
     def path(self) -> QPainterPath:
         return self._path
 
     def boundingRect(self) -> QRectF:
-        return self._path.boundingRect().united(self._label_rect).adjusted(-4, -4, 4, 4)
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
@@ -382,13 +388,14 @@ class EdgeItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        color = style.EDGE_HOVER if self._hover else style.EDGE_COLOR
+        color = style.SELECTION if self.isSelected() else \
+            style.EDGE_HOVER if self._hover else style.EDGE_COLOR
         if option.levelOfDetailFromTransform(painter.worldTransform()) < DETAIL_SCALE:
             painter.setPen(QPen(color, 0))
             painter.drawPath(self._path)
             return
         painter.setRenderHint(QPainter.Antialiasing)
-        painter.setPen(QPen(color, 2.2 if self._hover else 1.5))
+        painter.setPen(QPen(color, 2.2 if self._hover or self.isSelected() else 1.5))
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self._path)
         end = self._path.currentPosition()

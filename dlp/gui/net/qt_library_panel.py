@@ -20,7 +20,7 @@ from PyQt5.QtWidgets import (
 
 from dlp.errors import DLPError
 from dlp.gui.net import style
-from dlp.gui.net.editor import library_paths, load_library_net
+from dlp.gui.net.library_glue import library_paths, load_library_net
 from dlp.gui.net.scene import NetScene, layout_positions
 from dlp.gui.net.view import LIBRARY_MIME
 from dlp.net.document import NetDocument

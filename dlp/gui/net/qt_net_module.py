@@ -21,6 +21,7 @@ from PyQt5.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QToolBar,
     QUndoView,
     QVBoxLayout,
@@ -32,7 +33,9 @@ from dlp.fsutil import atomic_path, atomic_write_text
 from dlp.gui.net import style
 from dlp.gui.net.analysis import NetAnalysis, human
 from dlp.gui.net.commands import SetHeaderCommand, SetLayerCommand
-from dlp.gui.net.editor import LAYERS_MIME, NetEditor, read_layout, save_user_library_entry
+from dlp.gui.net.editor import LAYERS_MIME, NetEditor
+from dlp.gui.net.library_glue import save_user_library_entry
+from dlp.gui.net.placement import read_layout
 from dlp.gui.net.qt_compare import QtCompareView, diff_marks
 from dlp.gui.net.qt_layer_editor import QtLayerEditor
 from dlp.gui.net.qt_library_panel import QtLibraryPanel
@@ -40,6 +43,7 @@ from dlp.gui.net.qt_palette import QtPalette
 from dlp.gui.net.qt_quick_add import QtQuickAdd
 from dlp.gui.net.qt_text_view import QtTextView
 from dlp.gui.net.view import NetView
+from dlp.proto import caffe_pb2
 
 ISSUE_NODE_ROLE = Qt.UserRole + 1
 
@@ -104,7 +108,7 @@ class QtNetModule(QWidget):
         self.current_path: Path | None = None
         self.load_project_net()
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         # QMainWindow shares a resize between the canvas and the docks; until the user
         # has seen the window, keep the side panels and the issues strip at their sizes
@@ -205,19 +209,23 @@ class QtNetModule(QWidget):
         self.layer_editor.net_edited.connect(self._on_net_edited)
         self.doc.changed.connect(self._on_doc_change)
         self.text_view.net_parsed.connect(self._on_text_parsed)
+        self.docks["Prototxt"].visibilityChanged.connect(
+            lambda shown: shown and self.text_view.refresh_if_stale())
         self.editor.analysis_ready.connect(self._on_analysis_ready)
         self.editor.message.connect(self.show_message)
         self.editor.data_shape_changed.connect(self._on_editor_data_shape_change)
         self.editor.quick_add_requested.connect(self._on_quick_add_requested)
         self.quick_add_popup.chosen.connect(self._on_quick_add_chosen)
         self.palette.type_activated.connect(self._on_palette_activated)
-        self.library.open_requested.connect(self.editor.open_library_entry)
+        self.library.open_requested.connect(self._on_library_open)
         self.library.save_requested.connect(self._on_save_to_library_clicked)
         self.issues.itemActivated.connect(self._on_issue_activated)
         self.issues.itemClicked.connect(self._on_issue_activated)
         self.compare_view.compare_current_requested.connect(self.compare_with_file)
         self.compare_view.layer_clicked.connect(self._on_compare_layer_clicked)
         self.compare_view.clear_requested.connect(self.clear_diff)
+        self.view.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._on_context_menu_requested)
         if self.qt_project is not None and hasattr(self.qt_project, "project_changed"):
             self.qt_project.project_changed.connect(self.load_project_net)
             self.qt_project.datasets_changed.connect(self._on_datasets_change)
@@ -235,6 +243,9 @@ class QtNetModule(QWidget):
         net_path = getattr(self.qt_project, "net_path", None)
         if net_path is None or not Path(net_path).is_file():
             self.undo_stack.clear()
+            if len(self.doc) or self.doc.header() != caffe_pb2.NetParameter():
+                self.doc.set_net(caffe_pb2.NetParameter())  # a new project starts empty
+            self.current_path = None
             return
         try:
             net = read_net(net_path)
@@ -297,8 +308,11 @@ class QtNetModule(QWidget):
         if net_path is None:
             self.show_message("no project is open: use Export… to write the net somewhere")
             return False
-        write_net(self.doc.to_net(), net_path)
-        atomic_write_text(self.qt_project.layout_path, self.doc.layout_json())
+        try:
+            write_net(self.doc.to_net(), net_path)
+            atomic_write_text(self.qt_project.layout_path, self.doc.layout_json())
+        except OSError as exc:
+            raise DLPError(f"{net_path}: cannot write the net: {exc.strerror or exc}") from exc
         self.undo_stack.setClean()
         if hasattr(self.qt_project, "notify_net_changed"):
             self.qt_project.notify_net_changed()
@@ -365,6 +379,44 @@ class QtNetModule(QWidget):
             return []
         return self.editor.paste_text(bytes(mime.data(LAYERS_MIME)).decode("utf-8"))
 
+    # -- context menu --------------------------------------------------------------
+    def context_menu(self, scene_pos: QPointF) -> QMenu:
+        """The right-click menu for what is under ``scene_pos`` (a layer, a link, the canvas)."""
+        menu = QMenu(self)
+        node = self.scene.node_at(scene_pos)
+        edge = self.scene.edge_at(scene_pos) if node is None else None
+        if node is not None:
+            if not node.isSelected():
+                self.scene.select_nodes([node.node_id])
+            name = self.doc.layer_view(node.node_id).name
+            menu.addAction(f"Properties of '{name}'",
+                           lambda: self.docks["Properties"].raise_())
+            menu.addAction("Duplicate", self.editor.duplicate_selected)
+            menu.addAction("Copy", self.copy_selection)
+            inputs = [link for link in self.doc.links() if link.sink == node.node_id]
+            unplug = menu.addAction("Disconnect inputs",
+                                    lambda: self.editor.disconnect_links(inputs))
+            unplug.setEnabled(bool(inputs))
+            menu.addSeparator()
+            menu.addAction("Delete", self.editor.delete_selected)
+        elif edge is not None:
+            link = edge.link
+            menu.addAction(f"Disconnect {link.blob}", lambda: self.editor.disconnect_links([link]))
+        else:
+            menu.addAction("Add layer…", lambda: self.editor.request_quick_add(scene_pos))
+            paste = menu.addAction("Paste", self.paste)
+            clipboard = QApplication.clipboard().mimeData()
+            paste.setEnabled(clipboard is not None and clipboard.hasFormat(LAYERS_MIME))
+            menu.addSeparator()
+            menu.addAction("Auto layout", self.editor.auto_layout)
+            menu.addAction("Fit", self.view.fit_all)
+        return menu
+
+    def _on_context_menu_requested(self, pos) -> None:
+        menu = self.context_menu(self.view.mapToScene(pos))
+        menu.exec_(self.view.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
     # -- comparing -----------------------------------------------------------------
     def compare_with_file(self, path: str) -> None:
         """Diff the current net against a saved one; highlight on the canvas too."""
@@ -400,6 +452,9 @@ class QtNetModule(QWidget):
     def _on_selection_change(self) -> None:
         selected = self.scene.selected_node_ids()
         if len(selected) == 1:
+            if self.layer_editor.node_id == selected[0] and \
+                    self.layer_editor.layer == self.doc.layer_view(selected[0]):
+                return  # Qt repeats selectionChanged during drags; the form is current
             self.layer_editor.set_layer(selected[0], self.doc.layer(selected[0]))
         elif not self.layer_editor.showing_net or self.layer_editor.layer != self.doc.header():
             self.layer_editor.set_net_header(self.doc.header())
@@ -482,6 +537,10 @@ class QtNetModule(QWidget):
         center = self.view.mapToScene(self.view.viewport().rect().center())
         self.editor.drop_layer_type(type_name, center)
 
+    def _on_library_open(self, name: str) -> None:
+        self.editor.open_library_entry(name)
+        self.view.show_start()
+
     def _on_import_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a Caffe net", "",
                                               "Caffe nets (*.prototxt *.pt);;All files (*)")
@@ -504,8 +563,13 @@ class QtNetModule(QWidget):
         if path:
             try:
                 deploy = self.editor.export(path)
+            except OSError as exc:
+                self.show_message(f"{path}: cannot write: {exc.strerror or exc}")
+                return
             except DLPError as exc:
-                self.show_message(str(exc))
+                hint = "" if self.editor.data_shape else \
+                    " (or enter the data shape C,H,W in the toolbar)"
+                self.show_message(f"{exc}{hint}")
                 return
             self.show_message(f"Wrote {path} and {deploy}")
 
@@ -517,6 +581,8 @@ class QtNetModule(QWidget):
                 self.save_image(path)
             except (DLPError, OSError) as exc:
                 self.show_message(str(exc))
+                return
+            self.show_message(f"Saved the canvas to {path}")
 
     def _on_save_to_library_clicked(self) -> None:
         library_dir = getattr(self.qt_project, "library_dir", None)
@@ -540,6 +606,9 @@ class QtNetModule(QWidget):
             folder = save_user_library_entry(Path(self.qt_project.library_dir), name,
                                              description, self.doc, self.editor.analysis,
                                              solver)
+        except OSError as exc:
+            self.show_message(f"cannot write to the library: {exc.strerror or exc}")
+            return None
         except DLPError as exc:
             self.show_message(str(exc))
             return None

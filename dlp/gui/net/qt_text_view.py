@@ -55,8 +55,16 @@ class QtTextView(QWidget):
     def _on_doc_change(self) -> None:
         # Regenerating a big net's text takes a while: batch bursts of edits into one.
         self._stale = True
-        if self.isVisible() and not self._parse_timer.isActive() and not self.editor.hasFocus():
+        if self.is_shown() and not self._parse_timer.isActive() and not self.editor.hasFocus():
             self._refresh_timer.start()
+
+    def is_shown(self) -> bool:
+        """Really on screen: a dock tabbed behind another still reports isVisible()."""
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
+    def refresh_if_stale(self) -> None:
+        if self._stale and not self._parse_timer.isActive():
+            self.refresh()
 
     def _on_refresh_due(self) -> None:
         if self._stale and not self._parse_timer.isActive() and not self.editor.hasFocus():

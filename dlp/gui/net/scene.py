@@ -228,6 +228,9 @@ class NetScene(QGraphicsScene):
                and item.node_id in self.doc]
         return sorted(ids, key=lambda i: order.get(i, 0))
 
+    def selected_links(self) -> list[Link]:
+        return [item.link for item in self.selectedItems() if isinstance(item, EdgeItem)]
+
     def select_nodes(self, node_ids: list[int]) -> None:
         self.clearSelection()
         for node_id in node_ids:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PyQt5.QtCore import QEvent, QPoint, QRectF, Qt
+from PyQt5.QtCore import QEvent, QPoint, QRectF, Qt, QTimer
 from PyQt5.QtGui import (
     QBrush,
     QCursor,
@@ -58,6 +58,18 @@ class NetView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._pan_from: QPoint | None = None
+        self._rect_timer = QTimer(self)  # one update per burst (a layout moves every node)
+        self._rect_timer.setSingleShot(True)
+        self._rect_timer.setInterval(0)
+        self._rect_timer.timeout.connect(self.update_scene_rect)
+        editor.doc.changed.connect(self._rect_timer.start)
+        editor.doc.node_moved.connect(lambda *_: self._rect_timer.start())
+
+    def update_scene_rect(self) -> None:
+        """The canvas reaches well past the net, so it can be panned in every direction."""
+        margin = 1500.0
+        rect = self.scene().itemsBoundingRect().adjusted(-margin, -margin, margin, margin)
+        self.scene().setSceneRect(rect)
 
     # -- background ----------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
@@ -79,6 +91,7 @@ class NetView(QGraphicsView):
         self.zoom(0.8)
 
     def fit_all(self) -> None:
+        self.update_scene_rect()
         rect = self.scene().itemsBoundingRect().adjusted(-30, -30, 30, 30)
         if rect.isValid():
             self.fitInView(rect, Qt.KeepAspectRatio)
@@ -137,6 +150,12 @@ class NetView(QGraphicsView):
         return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        step = {Qt.Key_Left: (-1, 0), Qt.Key_Right: (1, 0), Qt.Key_Up: (0, -1),
+                Qt.Key_Down: (0, 1)}.get(event.key())
+        if step is not None and self.editor.scene.selected_node_ids():
+            size = style.GRID_STEP if event.modifiers() & Qt.ShiftModifier else 2
+            self.editor.nudge_selected(step[0] * size, step[1] * size)
+            return
         if event.key() == Qt.Key_Tab:
             cursor = self.mapFromGlobal(QCursor.pos())
             if not self.viewport().rect().contains(cursor):

@@ -171,6 +171,25 @@ class RunMonitor(QObject):
         self._watching = False
 
 
+#: how much lower than the GUI the training process runs (POSIX niceness): on a busy
+#: machine the desktop stays responsive; on an idle one training still gets every core.
+TRAINING_NICENESS = 5
+
+
+def lower_priority(pid: int, niceness: int = TRAINING_NICENESS) -> bool:
+    """Renice the training process (best effort; False where not possible)."""
+    import psutil
+
+    if not hasattr(os, "nice"):
+        return False  # Windows: priority classes, not worth a dialog
+    try:
+        process = psutil.Process(pid)
+        process.nice(min(19, os.nice(0) + niceness))
+        return True
+    except (psutil.Error, OSError):
+        return False
+
+
 def launch(run: Run, program: str, arguments: list[str], *, log_to_stderr: bool = False,
            resumed_from: str | None = None) -> int:
     """Start training ``run`` and record the process in ``run.json``; returns the pid.
@@ -180,6 +199,7 @@ def launch(run: Run, program: str, arguments: list[str], *, log_to_stderr: bool 
     """
     stderr = run.log_path if log_to_stderr else run.stderr_path
     pid = start_detached(program, arguments, run.path, stdout=run.stdout_path, stderr=stderr)
+    lower_priority(pid)
     starts = list(run.info.get("starts", []))
     starts.append({"time": time.time(), "pid": pid, "resume_from": resumed_from,
                    "command": [program, *arguments]})

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -77,6 +78,7 @@ class QtCurves(QWidget):
         self.plot.setLabel("bottom", "iteration")
         self.plot.setLabel("left", "loss / metric")
         self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
         for side in ("left", "right", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "(x0.001)" confuses
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=(40, 40, 40),
@@ -108,6 +110,10 @@ class QtCurves(QWidget):
         self.smoothing_label = QLabel("0.00", self)
         self.log_check = QCheckBox("Log scale", self)
         self.log_check.toggled.connect(self._on_log_scale_change)
+        self.compare_combo = QComboBox(self)
+        self.compare_combo.setToolTip("The curve drawn for each ticked run in the runs list")
+        self.compare_combo.addItem(curve_label("loss"), "loss")
+        self.compare_combo.currentIndexChanged.connect(self._on_compare_change)
         self.readout = QLabel(" ", self)
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.readout.setMinimumWidth(200)
@@ -119,6 +125,9 @@ class QtCurves(QWidget):
         controls.addWidget(self.smoothing_label)
         controls.addSpacing(12)
         controls.addWidget(self.log_check)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("Compare runs by", self))
+        controls.addWidget(self.compare_combo)
         controls.addSpacing(12)
         controls.addWidget(self.readout, 3)
         layout = QVBoxLayout(self)
@@ -166,19 +175,23 @@ class QtCurves(QWidget):
     def _make_item(self, name: str) -> pg.PlotDataItem:
         color = self._color(name)
         style = Qt.DashLine if name == "lr" else Qt.SolidLine
-        width = 1 if _is_train_output(name) or name == "lr" else 2
+        # Per-iteration curves get long: a 1-pixel pen is several times faster to
+        # stroke than a wider one.  Test curves (one point per test round) stay bold.
+        width = 2 if name.startswith("test") else 1
         item = pg.PlotDataItem(pen=pg.mkPen(color, width=width, style=style),
                                name=curve_label(name))
-        item.setDownsampling(auto=True, method="peak")
-        item.setClipToView(True)
         if name == "lr":
             self.lr_view.addItem(item)
             self.legend.addItem(item, curve_label(name))
         else:
             self.plot.addItem(item)
+        # after addItem: PlotItem.addItem applies the plot's own (off) downsampling
+        _fast_item(item)
         if _is_train_output(name) and self.live is not None and "loss" in self.live.series:
             item.setVisible(False)  # the same value as "train loss"; the legend shows it back
         self.items[name] = item
+        if name != "lr" and self.compare_combo.findData(name) < 0:
+            self.compare_combo.addItem(curve_label(name), name)
         return item
 
     def _display_values(self, name: str, series: GrowingSeries) -> np.ndarray:
@@ -249,7 +262,16 @@ class QtCurves(QWidget):
         self.overlays = overlays
         if compare:
             self.compare_name = compare
+            if self.compare_combo.findData(compare) < 0:
+                self.compare_combo.addItem(curve_label(compare), compare)
+            self.compare_combo.setCurrentIndex(self.compare_combo.findData(compare))
         self._draw_overlays()
+
+    def _on_compare_change(self, _index: int) -> None:
+        name = self.compare_combo.currentData()
+        if name and name != self.compare_name:
+            self.compare_name = name
+            self._draw_overlays()
 
     def _draw_overlays(self) -> None:
         for item in self.overlay_items:
@@ -260,11 +282,10 @@ class QtCurves(QWidget):
             if series is None or not len(series):
                 continue
             color = _RUN_COLORS[index % len(_RUN_COLORS)]
-            item = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5, style=Qt.DashDotLine),
+            item = pg.PlotDataItem(pen=pg.mkPen(color, width=1, style=Qt.DashDotLine),
                                    name=f"{run_name}: {curve_label(self.compare_name)}")
             self.plot.addItem(item)  # before clipping: clipping asks the item's ViewBox
-            item.setDownsampling(auto=True, method="peak")
-            item.setClipToView(True)
+            _fast_item(item)
             item.setData(series.x, self._display_values(self.compare_name, series))
             self.overlay_items.append(item)
         if self.overlay_items:
@@ -317,6 +338,15 @@ class QtCurves(QWidget):
         except OSError as exc:
             raise DLPError(f"{path}: cannot write the PNG image ({exc.strerror})") from exc
         return path
+
+
+def _fast_item(item: pg.PlotDataItem) -> None:
+    """Peak downsampling to one bin per pixel column, and only the visible x range."""
+    item.setDownsampling(auto=True, method="peak")
+    # pyqtgraph has no setter for it; its default draws ~5 bins per pixel.  With
+    # "peak" (min and max of each bin) one bin per pixel keeps the exact envelope.
+    item.opts["autoDownsampleFactor"] = 1.0
+    item.setClipToView(True)
 
 
 def _format(value: float) -> str:

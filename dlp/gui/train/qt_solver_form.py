@@ -37,11 +37,11 @@ from dlp.train.setup import (
     DataLayerInfo,
     DbChoice,
     apply_data_settings,
+    best_metric_choices,
     data_layers,
     dataset_summary,
     db_choices,
     default_choice,
-    best_metric_choices,
 )
 
 _INT_MAX = 2**31 - 1
@@ -191,6 +191,7 @@ class QtSolverForm(QWidget):
     def _build_data_group(self) -> QGroupBox:
         group = QGroupBox("Data", self)
         self.data_form = QFormLayout(group)
+        self.data_form.setRowWrapPolicy(QFormLayout.WrapLongRows)
         self.datasets_label = QLabel(group)
         self.datasets_label.setWordWrap(True)
         self.datasets_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -434,7 +435,9 @@ class QtSolverForm(QWidget):
         try:
             for layer in self._layers:
                 combo = QComboBox()
-                combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+                # DB paths are long: size by a short label; the popup and tooltip show all
+                combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+                combo.setMinimumContentsLength(12)
                 combo.addItem(f"as in the net: {layer.source or '(none)'}", _KEEP_SOURCE)
                 for choice in self._choices:
                     combo.addItem(choice.label, choice.path)
@@ -446,6 +449,8 @@ class QtSolverForm(QWidget):
                 combo.setCurrentIndex(max(0, index))
                 combo.setToolTip(f"The LMDB layer {layer.name!r} reads")
                 combo.currentIndexChanged.connect(self._on_field_change)
+                combo.currentIndexChanged.connect(
+                    lambda _i, c=combo: c.setToolTip(str(c.currentData() or c.currentText())))
                 self._source_combos[layer.index] = combo
                 self.data_form.addRow(layer.title, combo)
             trains = [la.batch_size for la in self._layers if la.phase != "TEST"]

@@ -134,7 +134,8 @@ class QtTrainModule(QWidget):
         scroll = QScrollArea(self)
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(400)
 
         self.train_button = QPushButton("Train", self)
         self.train_button.setToolTip("Save the solver and start a new run with this net")
@@ -204,7 +205,7 @@ class QtTrainModule(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([380, 900])
+        split.setSizes([420, 880])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -231,10 +232,13 @@ class QtTrainModule(QWidget):
 
     def reload(self) -> None:
         """(Re)read the project: solver, net, datasets, runs; re-attach running trainings."""
+        self._disconnect_shown()
+        self.shown = None
         for monitor in self.monitors.values():
             monitor.stop_polling()
+            monitor.deleteLater()
         self.monitors.clear()
-        self.shown = None
+        self._overlay_cache.clear()
         self.error_banner.hide()
         self.done_banner.hide()
         self._load_solver()
@@ -255,7 +259,10 @@ class QtTrainModule(QWidget):
             self.show_run(wanted)
         else:
             self.curves.set_curves(None)
+            self.curves.set_overlays({})
             self.console.clear()
+            self.runs.set_snapshots([], None)
+            self._update_progress()
         self._update_buttons()
 
     def _load_solver(self) -> None:
@@ -270,7 +277,9 @@ class QtTrainModule(QWidget):
                 self.error_banner.show_message(f"<b>Cannot read the solver</b>: {exc}")
         self.form.set_devices(self._devices(), self.project.settings.device)
         self.form.set_solver(solver)
-        self._saved_solver_text = solver_to_text(solver) if path.is_file() else ""
+        # The baseline is what the form makes of the file (it normalises a few fields),
+        # so an untouched form is not "modified".
+        self._saved_solver_text = self._solver_text() or solver_to_text(solver)
 
     def _devices(self) -> list[str]:
         devices = ["cpu"]
@@ -525,6 +534,8 @@ class QtTrainModule(QWidget):
         self.done_banner.hide()
         try:
             self.save()
+            if not self._save_other_tabs():
+                return None
             net = self.form.net_for_training()
             solver = self.form.solver()
             settings = self.project.settings
@@ -536,6 +547,20 @@ class QtTrainModule(QWidget):
             return None
         self._launch(run)
         return run
+
+    def _save_other_tabs(self) -> bool:
+        """Save unsaved edits of the other tabs (the Net tab's net is what trains)."""
+        window = self.window()
+        modified = getattr(window, "modified_modules", None)
+        save_all = getattr(window, "save_all", None)
+        if not callable(modified) or not callable(save_all):
+            return True
+        if not [name for name in modified() if name != "Train"]:
+            return True
+        if not save_all():
+            return False
+        self._on_net_change()  # the net on disk may have changed; picks are kept
+        return True
 
     def resume_training(self) -> None:
         if self.shown is None:

@@ -93,6 +93,27 @@ class DummyDataSpec(_SourceSpec):
         return ", ".join(format_shape(_blob_shape(s)) for s in p.shape)
 
 
+@register_spec
+class MemoryDataSpec(_SourceSpec):
+    """Caffe's MemoryData (arrays handed over by C++/Python code); editor only."""
+
+    type = "MemoryData"
+    summary = "Batches handed over by the program that runs the net; not run by DLP's engine."
+    param_field = "memory_data_param"
+    extra_param_fields = ("transform_param",)
+    tops = (2, 2)
+    engine_supported = False
+
+    def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
+        p = layer.memory_data_param
+        batch = p.batch_size
+        return self._check_dims(layer, [(batch, p.channels, p.height, p.width), (batch,)])
+
+    def key_params(self, layer: Any) -> str:
+        p = layer.memory_data_param
+        return format_shape((p.batch_size, p.channels, p.height, p.width))
+
+
 class SampleSourceSpec(_SourceSpec):
     """A data layer whose tops are batches of samples read from files.
 

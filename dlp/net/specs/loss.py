@@ -187,3 +187,76 @@ class DiceLossSpec(_DiceBase):
     def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
         self.check(layer, bottom_shapes)
         return [()]
+
+
+# ---------------------------------------------------------------- known to the editor only
+# Standard Caffe losses that DLP's engine does not run: declared so imported nets
+# validate and shape, with a warning that training them needs Caffe itself.
+
+@register_spec
+class HingeLossSpec(_LossSpec):
+    type = "HingeLoss"
+    summary = "One-vs-all hinge (SVM) loss on class scores; not run by DLP's engine."
+    param_field = "hinge_loss_param"
+    extra_param_fields = ("loss_param",)
+    engine_supported = False
+
+    def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
+        scores, label = tuple(bottom_shapes[0]), tuple(bottom_shapes[1])
+        self.check_bottoms(layer, scores, label)
+        if count(label) != scores[0]:
+            raise self.error(layer, f"label {format_shape(label)} must hold one class per "
+                             f"sample ({scores[0]})")
+        return [()]
+
+
+@register_spec
+class MultinomialLogisticLossSpec(HingeLossSpec):
+    type = "MultinomialLogisticLoss"
+    summary = "Negative log likelihood of given class probabilities; not run by DLP's engine."
+    param_field = "loss_param"
+    extra_param_fields = ()
+
+
+@register_spec
+class InfogainLossSpec(_LossSpec):
+    """Caffe's InfogainLoss: an optional third bottom is the (C, C) infogain matrix."""
+
+    type = "InfogainLoss"
+    summary = "Softmax loss weighted by an infogain matrix; not run by DLP's engine."
+    param_field = "infogain_loss_param"
+    extra_param_fields = ("loss_param",)
+    bottoms = (2, 3)
+    tops = (1, 2)
+    engine_supported = False
+
+    def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
+        prediction, label = tuple(bottom_shapes[0]), tuple(bottom_shapes[1])
+        axis = self.canonical_axis(layer, layer.infogain_loss_param.axis, len(prediction),
+                                   "infogain_loss_param.axis")
+        _check_labels_per_position(self, layer, prediction, label, axis)
+        return [(), prediction] if len(layer.top) >= 2 else [()]
+
+
+@register_spec
+class ContrastiveLossSpec(_LossSpec):
+    """Caffe's ContrastiveLoss: two feature blobs ``(N, C, 1, 1)`` and a similarity ``(N,)``."""
+
+    type = "ContrastiveLoss"
+    summary = "Siamese-net loss pulling similar pairs together; not run by DLP's engine."
+    param_field = "contrastive_loss_param"
+    extra_param_fields = ("loss_param",)
+    bottoms = (3, 3)
+    engine_supported = False
+
+    def output_shapes(self, layer: Any, bottom_shapes: list[Shape]) -> list[Shape]:
+        a, b, similar = (tuple(s) for s in bottom_shapes)
+        if not a:
+            raise self.error(layer, "the feature blobs need a batch axis (N, C, ...)")
+        if a != b:
+            raise self.error(layer, f"the two feature blobs differ: {format_shape(a)} and "
+                             f"{format_shape(b)}")
+        if count(similar) != a[0]:
+            raise self.error(layer, f"the similarity blob {format_shape(similar)} must hold one "
+                             f"value per pair ({a[0]})")
+        return [()]

@@ -232,6 +232,8 @@ class ArgMaxSpec(LayerSpec):
         shape = tuple(bottom_shapes[0])
         if p.top_k < 1:
             raise self.error(layer, "top_k must be at least 1")
+        if not shape:
+            raise self.error(layer, "the input needs at least a batch axis (N, ...)")
         if p.HasField("axis"):
             axis = self.canonical_axis(layer, p.axis, len(shape), "argmax_param.axis")
             if p.top_k > shape[axis]:

@@ -17,7 +17,7 @@ from dlp.engine.solver.signals import SignalHandler
 from dlp.engine.solver.solver import Solver
 from dlp.errors import InputError
 from dlp.net.prototxt import read_solver
-from dlp.train.log import LogParser, TestLoss, TrainLoss
+from dlp.train.log import LogParser, TestLoss, TestOutput, TrainLoss
 
 
 def solve(solver_path: Path, **fields) -> tuple[list, Solver]:
@@ -116,3 +116,34 @@ def test_device_selection_follows_caffe_and_explains_missing_cuda() -> None:
     assert "no CUDA device" in warnings[0]
     with pytest.raises(InputError, match="--gpu 0: no CUDA device"):
         select_device(param, "0", log)
+
+
+def test_two_test_nets_from_train_net_and_test_net_fields(task: Path) -> None:
+    text = task.read_text().replace("net: ", "train_net: ").replace(
+        "test_iter: 2\n", "test_iter: 2\ntest_iter: 1\n")
+    task.write_text(text + 'test_net: "train_val.prototxt"\ntest_net: "train_val.prototxt"\n')
+    records, solver = solve(task, max_iter=1, snapshot_after_train=False)
+    assert len(solver.test_nets) == 2
+    tests = [r for r in records if isinstance(r, TestOutput) and r.name == "accuracy"]
+    assert [(r.iteration, r.test_net) for r in tests] == [(0, 0), (0, 1)]
+
+
+def test_solver_weights_field_initialises_the_net(task: Path) -> None:
+    _, first = solve(task, max_iter=2, test_initialization=False)
+    conv1 = first.net.layer("conv1").weight.detach().clone()
+    task.write_text(task.read_text() + 'weights: "snapshots/tiny_iter_2.caffemodel"\n'
+                    "debug_info: true\n")
+    param = read_solver(task)
+    stream = io.StringIO()
+    solver = Solver(param, solver_dir=task.parent, solver_path=task, log=LogWriter(stream))
+    try:
+        assert torch.equal(solver.net.layer("conv1").weight.detach(), conv1)
+    finally:
+        solver.close()
+    text = stream.getvalue()
+    assert "Copying weights from " in text and "copied 4 layer(s)" in text
+    assert "field debug_info is not supported by DLP's engine; ignored" in text
+    task.write_text(task.read_text().replace("tiny_iter_2.caffemodel", "missing.caffemodel"))
+    with pytest.raises(InputError, match=r"field weights: 'snapshots/missing\.caffemodel' not"):
+        Solver(read_solver(task), solver_dir=task.parent, solver_path=task,
+               log=LogWriter(None))

@@ -88,3 +88,17 @@ def test_progress_bar_only_on_a_terminal(task: Path, capsys, monkeypatch) -> Non
     monkeypatch.undo()
     assert main(["train", "--solver", str(task)]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_time_command_on_a_deploy_net_with_input_layers(tmp_path: Path, capsys) -> None:
+    deploy = tmp_path / "deploy.prototxt"
+    deploy.write_text(
+        'name: "d"\nlayer { name: "data" type: "Input" top: "data"\n'
+        "  input_param { shape { dim: 1 dim: 1 dim: 16 dim: 16 } } }\n"
+        'layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"\n'
+        "  convolution_param { num_output: 4 kernel_size: 3 } }\n"
+    )
+    assert main(["time", "--model", str(deploy), "--iterations", "1"]) == 0
+    lines = messages(capsys.readouterr().err)
+    assert [line.split("\t")[0].strip() for line in lines if "\tforward: " in line] == [
+        "data", "conv"]

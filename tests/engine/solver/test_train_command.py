@@ -129,9 +129,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_snapshot(task: Path, capsys) -> 
     task.write_text(text)
     assert train(capsys, "--solver", str(task))[0] == 0
     # resume with the exploding stage switched on: the first iteration's loss is inf/nan
-    task.write_text(text.replace("max_iter: 3", "max_iter: 6") + 'train_state { stage: "boom" }\n')
+    task.write_text(text.replace("max_iter: 3", "max_iter: 6"))
     code, err = train(capsys, "--solver", str(task), "--snapshot",
-                      "snapshots/tiny_iter_2.solverstate", "--log", "nan.log")
+                      "snapshots/tiny_iter_2.solverstate", "--log", "nan.log", "--stage", "boom")
     assert code == 1
     line = one_error_line(err)
     assert "Iteration 2: loss is" in line
@@ -219,3 +219,18 @@ def test_sigint_snapshots_then_stops(tmp_path: Path) -> None:
     finally:
         resumed.close()
     assert result.iteration == state.iter + 1
+
+
+def test_pruning_always_keeps_the_best_snapshot(task: Path, capsys) -> None:
+    # lr 0: every test round scores the same, so the first round (iteration 2) stays best
+    text = task.read_text().replace("base_lr: 0.05", "base_lr: 0.0").replace(
+        "test_interval: 20", "test_interval: 2\ntest_initialization: false").replace(
+        "snapshot: 20", "snapshot: 2").replace("max_iter: 40", "max_iter: 6")
+    task.write_text(text + 'best_metric: "accuracy"\nkeep_last_snapshots: 1\n')
+    code, err = train(capsys, "--solver", str(task))
+    assert code == 0, err
+    assert "Best accuracy = " in err and "at iteration 2" in err
+    left = sorted(p.name for p in Path("snapshots").glob("*.caffemodel"))
+    assert left == ["tiny_iter_2.caffemodel", "tiny_iter_6.caffemodel"]
+    assert not Path("snapshots/tiny_iter_4.solverstate").exists()
+    assert not Path("snapshots/tiny_iter_4.dlpstate").exists()
