@@ -64,6 +64,12 @@ class HandFCN8s(nn.Module):
         for deconv in (self.up2, self.up_pool4, self.up8):
             deconv.weight.requires_grad_(False)
 
+    def caffe_order(self) -> list[nn.Module]:
+        """The convolutions in the prototxt's layer order (to copy the engine's weights)."""
+        body = [conv for convs in self.stages for conv in convs]
+        return [*body, self.fc6, self.fc7, self.score_fr, self.up2, self.score_pool4,
+                self.up_pool4, self.score_pool3, self.up8]
+
     def forward(self, data: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         x = data
         pools = []
@@ -100,6 +106,12 @@ class HandUNet(nn.Module):
             self.ups.append(nn.ConvTranspose2d(w * 2, w, 2, 2))
             self.dec.append(nn.ModuleList([_conv(w * 2, w, 3, 1), _conv(w, w, 3, 1)]))
         self.score = _conv(16, classes, 1)
+
+    def caffe_order(self) -> list[nn.Module]:
+        """The convolutions in the prototxt's layer order (to copy the engine's weights)."""
+        decoder = [m for up, (c1, c2) in zip(self.ups, self.dec, strict=True)
+                   for m in (up, c1, c2)]
+        return [*[c for pair in self.enc for c in pair], *decoder, self.score]
 
     def forward(self, data: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -174,8 +186,21 @@ def engine_step(name: str, size: int, memory_format: str = "auto") -> Callable[[
     return step
 
 
-def hand_step(name: str, size: int) -> Callable[[], None]:
+def hand_step(name: str, size: int, copy_weights: bool = False) -> Callable[[], None]:
+    """A training step of the hand-written net; ``copy_weights`` starts it from the
+    engine's initial weights so both do identical arithmetic (not in the memory
+    measurement, where building the engine's net would inflate the peak)."""
     model = HAND[name]().train()
+    if copy_weights:
+        engine, _, _ = _engine_net(name, size, "contiguous")
+        convs = [layer for layer, t in zip(engine.layers, engine.layer_types, strict=True)
+                 if t in ("Convolution", "Deconvolution")]
+        with torch.no_grad():
+            for mine, theirs in zip(model.caffe_order(), convs, strict=True):
+                mine.weight.copy_(theirs.weight)
+                if mine.bias is not None:
+                    mine.bias.copy_(theirs.bias)
+        del engine, convs
     batch = BATCH[name]
     inputs = _batch({"data": (batch, 1, size, size), "label": (batch, 1, size, size)})
     optimizer = _sgd([(p, 2.0 if n.endswith("bias") else 1.0)
@@ -246,8 +271,8 @@ def run() -> list[Figure]:
     for name in ("unet2d", "fcn8s"):
         size = SIZES[name]
         engine = engine_step(name, size)
-        hand = hand_step(name, size)
-        ratio, t_engine, t_hand = interleaved_ratio(engine, hand, repeats=3)
+        hand = hand_step(name, size, copy_weights=True)
+        ratio, t_engine, t_hand = interleaved_ratio(engine, hand, repeats=4)
         figures.append(Figure(
             f"{name} train step, engine / hand-written", ratio, 1.05,
             detail=f"{BATCH[name]}x1x{size}x{size}: {t_engine * 1e3:.0f} ms vs "

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from dlp.deploy.evaluate import EvaluationReport, ImageScores, score_prediction
-from dlp.deploy.export import ResultFiles, export_prediction, rows_to_csv
+from dlp.deploy.export import ResultFiles, export_prediction, rows_to_csv, seg_frame_groups
 from dlp.deploy.inputs import InputItem, load_input
 from dlp.deploy.measure import measurement_rows
 from dlp.deploy.session import InferenceSession, Prediction
-from dlp.deploy.truth import GroundTruthIndex, load_ground_truth
+from dlp.deploy.truth import IGNORE, GroundTruthIndex, load_ground_truth
 from dlp.errors import Cancelled, DLPError
 from dlp.fsutil import atomic_write_text
 from dlp.progress import CancelToken, ProgressCallback, report
@@ -98,23 +98,10 @@ def process_item(
         prediction = session.predict_volume(volume, progress=progress, cancel=cancel)
         result.prediction = prediction
         if truth_index is not None:
-            truth_path = truth_index.find(item)
-            if truth_path is not None:
-                result.truth_path = truth_path
-                result.truth = load_ground_truth(
-                    truth_path, prediction.labels.shape, session.num_classes
-                )
-                spacing = tuple(volume.spacing)
-                if prediction.labels.shape[0] == 1:
-                    spacing = spacing[-2:]
-                result.scores, result.confusion = score_prediction(
-                    item.name, item.path,
-                    prediction.labels if prediction.labels.shape[0] > 1 else prediction.labels[0],
-                    result.truth if prediction.labels.shape[0] > 1 else result.truth[0],
-                    session.num_classes, spacing,
-                )
+            _attach_truth(result, truth_index, volume, session.num_classes)
         result.rows = measurement_rows(
-            prediction.labels, volume.spacing, session.labels.names, result.truth, item.name
+            prediction.labels, volume.spacing, session.labels.names, result.truth, item.name,
+            phases=seg_frame_groups(volume),
         )
         if on_predicted is not None:
             on_predicted(result)
@@ -128,6 +115,30 @@ def process_item(
         result.error = describe_failure(exc)
         result.prediction = None
     return result
+
+
+def _attach_truth(result: ItemResult, index: GroundTruthIndex, volume: Any,
+                  num_classes: int) -> None:
+    """Find and score the ground truth of a result (whole input, or slice by slice)."""
+    labels = result.prediction.labels
+    truth_path = index.find(result.item)
+    if truth_path is not None:
+        result.truth_path = truth_path
+        result.truth = load_ground_truth(truth_path, labels.shape, num_classes)
+    else:
+        # A series: each slice's file may have its own mask or contour.
+        result.truth = index.truth_for_slices(volume, labels.shape, num_classes)
+        if result.truth is None:
+            return
+        result.truth_path = index.root
+    known = ~(result.truth == IGNORE).all(axis=(1, 2))
+    pred, truth = labels[known], result.truth[known]
+    spacing = tuple(volume.spacing)
+    if pred.shape[0] == 1:
+        pred, truth, spacing = pred[0], truth[0], spacing[-2:]
+    result.scores, result.confusion = score_prediction(
+        result.item.name, result.item.path, pred, truth, num_classes, spacing
+    )
 
 
 def failures_csv(results: Sequence[ItemResult]) -> str:

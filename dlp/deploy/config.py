@@ -181,7 +181,11 @@ def find_manifest_for_net(train_net: str | os.PathLike[str]) -> Path | None:
 
 
 def run_model_files(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """What a training run offers to Deploy: deploy net, training net, manifest, latest weights."""
+    """What a training run offers to Deploy: deploy net, training net, manifest, weights.
+
+    The weights are the run's best snapshot by its ``best_metric`` (the Train tab's
+    rule, :meth:`dlp.train.runs.Run.best_snapshot`), else the latest.
+    """
     folder = Path(run_dir)
     found: dict[str, Path] = {}
     if (folder / "deploy.prototxt").is_file():
@@ -191,7 +195,16 @@ def run_model_files(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
         manifest = find_manifest_for_net(folder / "train_val.prototxt")
         if manifest is not None:
             found["manifest"] = manifest
+    best = None
+    try:
+        from dlp.train.runs import Run
+
+        best = Run(folder).best_snapshot()
+    except Exception:  # an unreadable log or run.json: fall back to the file names
+        best = None
     snapshots = find_snapshots(folder)
-    if snapshots:
+    if best is not None and Path(best.caffemodel).is_file():
+        found["weights"] = Path(best.caffemodel)
+    elif snapshots:
         found["weights"] = snapshots[-1]
     return found

@@ -7,7 +7,8 @@ all)::
     <out>/<name>/overlay.png         the image under its coloured mask (overlay_s001.png…)
     <out>/<name>/labels.nii.gz       label volume with the input's affine (NIfTI/DICOM series)
     <out>/<name>/measurements.csv    areas (mm²) per slice and class, volumes (mL), Dice…
-    <out>/<name>/segmentation.dcm    DICOM SEG referencing the source images (DICOM input)
+    <out>/<name>/segmentation.dcm    DICOM SEG referencing the source images (DICOM input;
+                                     segmentation_1.dcm… per cine phase of a series)
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ResultFiles:
     overlays: list[Path] = field(default_factory=list)
     nifti: Path | None = None
     csv: Path | None = None
-    dicom_seg: Path | None = None
+    dicom_segs: list[Path] = field(default_factory=list)  # one per cine phase if several
     warnings: list[str] = field(default_factory=list)
 
 
@@ -110,10 +111,37 @@ def dicom_source_files(volume: Any) -> list[Path]:
     return [source] if source.is_file() else []
 
 
+def seg_frame_groups(volume: Any) -> list[list[int]]:
+    """Slice indices split so no group repeats a position (one DICOM SEG per group).
+
+    A cine series has several frames at each slice position; a SEG's frames need
+    distinct positions, so the k-th frame of every position goes into group k.
+    """
+    meta = getattr(volume, "meta", {}) or {}
+    positions = meta.get("positions") or []
+    count = int(np.asarray(volume.array).shape[0])
+    if len(positions) != count or any(p is None for p in positions):
+        return [list(range(count))]
+    seen: dict[tuple[float, ...], int] = {}
+    groups: list[list[int]] = []
+    for index, position in enumerate(positions):
+        key = tuple(round(float(v), 3) for v in position)
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        while len(groups) <= occurrence:
+            groups.append([])
+        groups[occurrence].append(index)
+    return groups
+
+
 def write_dicom_seg(
-    labels: np.ndarray, volume: Any, label_map: LabelMap, path: str | os.PathLike[str]
+    labels: np.ndarray, volume: Any, label_map: LabelMap, path: str | os.PathLike[str],
+    frames: Sequence[int] | None = None,
 ) -> None:
-    """A DICOM Segmentation (binary, one segment per foreground class) with highdicom."""
+    """A DICOM Segmentation (binary, one segment per foreground class) with highdicom.
+
+    ``frames`` picks the slices (and their source files) to include; default all.
+    """
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
@@ -121,6 +149,9 @@ def write_dicom_seg(
     import dlp
 
     files = dicom_source_files(volume)
+    if frames is not None and len(files) == np.asarray(labels).shape[0]:
+        files = [files[i] for i in frames]
+        labels = np.asarray(labels)[list(frames)]
     if not files:
         raise ExportError(f"{path}: the input has no DICOM source files to reference")
     try:
@@ -222,9 +253,12 @@ def export_prediction(
         atomic_write_text(tmp / "measurements.csv", rows_to_csv(rows))
         files.csv = final / "measurements.csv"
         if fmt == "dicom":
-            try:
-                write_dicom_seg(labels, volume, label_map, tmp / "segmentation.dcm")
-                files.dicom_seg = final / "segmentation.dcm"
-            except ExportError as exc:
-                files.warnings.append(str(exc).replace(str(tmp), str(final)))
+            groups = seg_frame_groups(volume)
+            for number, frames in enumerate(groups, start=1):
+                name_ = "segmentation.dcm" if len(groups) == 1 else f"segmentation_{number}.dcm"
+                try:
+                    write_dicom_seg(labels, volume, label_map, tmp / name_, frames)
+                    files.dicom_segs.append(final / name_)
+                except ExportError as exc:
+                    files.warnings.append(str(exc).replace(str(tmp), str(final)))
     return files

@@ -155,6 +155,7 @@ def measurement_rows(
     class_names: Sequence[str],
     truth: np.ndarray | None = None,
     input_name: str = "",
+    phases: Sequence[Sequence[int]] | None = None,
 ) -> list[dict[str, object]]:
     """The measurements table of one segmented image, one dict per row.
 
@@ -162,6 +163,9 @@ def measurement_rows(
     foreground class: pixel count and area (mm²).  For a volume (S > 1) one more row per
     class, slice ``"all"``, with its volume (mL).  With a ``truth`` mask of the same
     shape, Dice and Hausdorff per class are added to each slice row and the volume row.
+    A cine series holds several frames per position: give ``phases`` (slice indices of
+    each phase) to get one volume row per phase (``"all (phase k)"``) instead of a
+    meaningless sum over the cardiac cycle.
     """
     volume = np.asarray(labels)
     if volume.ndim == 2:
@@ -185,17 +189,34 @@ def measurement_rows(
                 "hausdorff_mm": None if hd is None else float(hd[c]),
             })
     if volume.shape[0] > 1:
-        counts = class_counts(volume, k)
-        vols = volumes_ml(volume, k, (sz, sy, sx))
-        dice = hd = None
-        if truth_v is not None:
-            dice = dice_per_class(volume, truth_v, k)
-            hd = hausdorff_per_class(volume, truth_v, k, (sz, sy, sx))
-        for c in range(1, k):
-            rows.append({
-                "input": input_name, "slice": "all", "class": class_names[c],
-                "pixels": int(counts[c]), "area_mm2": None, "volume_ml": float(vols[c]),
-                "dice": None if dice is None else float(dice[c]),
-                "hausdorff_mm": None if hd is None else float(hd[c]),
-            })
+        groups = [list(range(volume.shape[0]))] if not phases or len(phases) < 2 else phases
+        for number, group in enumerate(groups, start=1):
+            label = "all" if len(groups) == 1 else f"all (phase {number})"
+            part = volume[list(group)]
+            part_truth = None if truth_v is None else truth_v[list(group)]
+            rows += _volume_rows(part, part_truth, (sz, sy, sx), class_names, input_name, label)
+    return rows
+
+
+def _volume_rows(volume: np.ndarray, truth_v: np.ndarray | None, spacing: Sequence[float],
+                 class_names: Sequence[str], input_name: str, label: str
+                 ) -> list[dict[str, object]]:
+    k = len(class_names)
+    counts = class_counts(volume, k)
+    vols = volumes_ml(volume, k, spacing)
+    dice = hd = None
+    if truth_v is not None:
+        # Only slices that have ground truth (the rest are 255, "not contoured").
+        known = ~(truth_v == 255).all(axis=(1, 2))
+        if known.any():
+            dice = dice_per_class(volume[known], truth_v[known], k)
+            hd = hausdorff_per_class(volume[known], truth_v[known], k, spacing)
+    rows: list[dict[str, object]] = []
+    for c in range(1, k):
+        rows.append({
+            "input": input_name, "slice": label, "class": class_names[c],
+            "pixels": int(counts[c]), "area_mm2": None, "volume_ml": float(vols[c]),
+            "dice": None if dice is None else float(dice[c]),
+            "hausdorff_mm": None if hd is None else float(hd[c]),
+        })
     return rows

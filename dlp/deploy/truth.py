@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from dlp.data.sunnybrook_layout import CONTOUR_FILE_RE, IMAGE_FILE_RE, canonical
 from dlp.deploy.inputs import IMAGE_SUFFIXES, NIFTI_SUFFIXES, InputItem, _stem
 from dlp.errors import InputError
 
+#: Label of pixels without ground truth (slices of a series nobody contoured); Caffe's
+#: customary ignore_label, left out of every metric.
+IGNORE = 255
 MASK_TAGS = ("", "_mask", "_masks", "_label", "_labels", "_seg", "_gt", "-mask", "-label")
 
 
@@ -75,6 +79,25 @@ class GroundTruthIndex:
             case = canonical_case(item.path.parent.name) or ""
             return self.contours.get((case, number)) or self.contours.get(("", number))
         return None
+
+    def truth_for_slices(self, volume: Any, shape: tuple[int, ...],
+                         num_classes: int) -> np.ndarray | None:
+        """``(S, H, W)`` truth of a series from its slices' own files; None if none has any.
+
+        Slices without ground truth are :data:`IGNORE`.
+        """
+        files = (getattr(volume, "meta", {}) or {}).get("files") or []
+        if len(files) != shape[0]:
+            return None
+        truth = np.full(shape, IGNORE, dtype=np.uint8)
+        found = False
+        for s, file in enumerate(files):
+            path = Path(file)
+            hit = self.find(InputItem(path, path.stem))
+            if hit is not None:
+                truth[s] = load_ground_truth(hit, (1, *shape[1:]), num_classes)[0]
+                found = True
+        return truth if found else None
 
     def __len__(self) -> int:
         return len(self.masks) + len(self.contours)

@@ -132,3 +132,49 @@ def test_cancel_stops_between_inputs(session, trained_model, tmp_path) -> None:
                        on_result=lambda r: token.cancel())
     assert report.cancelled and len(report.results) == 1
     assert len(_read_csv(tmp_path / "out" / "measurements.csv")) == 1
+
+
+def test_a_cine_series_is_one_volume_with_a_seg_per_phase(session, trained_model,
+                                                          tmp_path) -> None:
+    import pydicom
+
+    items = collect_inputs([trained_model.val_case_dir])
+    assert len(items) == 1 and items[0].is_series
+    report = run_batch(session, items, tmp_path / "out")
+    (result,) = report.succeeded
+    folder = result.files.folder
+    assert len(result.files.masks) == 8 and (folder / "labels.nii.gz").is_file()
+    assert [p.name for p in result.files.dicom_segs] == ["segmentation_1.dcm",
+                                                         "segmentation_2.dcm"]
+    referenced = set()
+    for path in result.files.dicom_segs:
+        seg = pydicom.dcmread(path)
+        for series in seg.ReferencedSeriesSequence:
+            referenced |= {r.ReferencedSOPInstanceUID for r in series.ReferencedInstanceSequence}
+    sources = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
+               for p in trained_model.val_case_dir.glob("*.dcm")}
+    assert referenced == sources
+
+
+def test_series_ground_truth_is_gathered_slice_by_slice(session, trained_model,
+                                                        tmp_path) -> None:
+    truth = tmp_path / "contours"
+    shutil.copytree(trained_model.contours_dir, truth)
+    removed = sorted(truth.rglob("*-icontour-manual.txt"))
+    case_contours = [p for p in removed
+                     if p.parents[2].name.replace("-0", "-") == trained_model.val_case_dir.name]
+    case_contours[0].unlink()  # one slice nobody contoured
+    items = collect_inputs([trained_model.val_case_dir])
+    report = run_batch(session, items, tmp_path / "out", ground_truth=truth)
+    (result,) = report.succeeded
+    rows = result.rows
+    slice_rows = [r for r in rows if isinstance(r["slice"], int)]
+    missing = [r for r in slice_rows if np.isnan(r["dice"])]
+    assert len(slice_rows) == 8 and len(missing) == 1
+    assert (result.truth == 255).all(axis=(1, 2)).sum() == 1
+    # a cine series: one volume per cardiac phase, not a sum over the cycle
+    phases = [r for r in rows if not isinstance(r["slice"], int)]
+    assert [r["slice"] for r in phases] == ["all (phase 1)", "all (phase 2)"]
+    assert sum(r["pixels"] for r in phases) == sum(r["pixels"] for r in slice_rows)
+    assert all(r["dice"] > trained_model.val_dice - 0.15 for r in phases)
+    assert report.evaluation.rows[0].dice[1] > trained_model.val_dice - 0.1

@@ -39,3 +39,60 @@ def test_other_sizes_follow_the_manifest_resize_policy(session, trained_model, s
     # the blood pool is still found at the new scale
     small = session.predict_volume(volume).labels[0].mean()
     assert pred.labels[0].mean() == pytest.approx(small, abs=0.03)
+
+
+def test_deploy_net_derived_from_the_training_net_predicts_the_same(session, trained_model,
+                                                                     tmp_path) -> None:
+    from dlp.deploy.config import DeployConfig
+    from tests.deploy.model_support import TRAIN_NET
+
+    train_net = tmp_path / "train_val.prototxt"
+    train_net.write_text(TRAIN_NET)
+    config = DeployConfig(derive_from_train=True, train_net=str(train_net),
+                          weights=str(trained_model.weights), manifest=str(trained_model.manifest))
+    assert config.problems() == {}
+    derived = config.load_session()
+    assert derived.output_name == "prob" and derived.outputs_probabilities
+    assert derived.labels.names == ("background", "lv")  # from the manifest's classes
+    volume = load_input(collect_inputs(trained_model.val_images[:1])[0])
+    np.testing.assert_allclose(derived.predict_volume(volume).probabilities,
+                               session.predict_volume(volume).probabilities, atol=1e-5)
+    derived.close()
+
+
+def test_weights_of_another_net_are_refused_with_the_reason(trained_model, tmp_path) -> None:
+    from dlp.deploy.session import InferenceSession, ModelLoadError
+
+    other = tmp_path / "deploy.prototxt"
+    other.write_text(trained_model.deploy_net.read_text().replace("num_output: 16",
+                                                                    "num_output: 12"))
+    with pytest.raises(ModelLoadError, match=r"do not fit the net: .*conv3"):
+        InferenceSession.load(other, trained_model.weights)
+
+
+def test_without_a_resize_policy_large_images_are_tiled(trained_model) -> None:
+    from dataclasses import replace
+
+    from dlp.deploy.session import InferenceSession
+
+    raw = InferenceSession.load(trained_model.deploy_net, trained_model.weights)  # no manifest
+    assert "sliding-window tiling" in raw.size_policy()
+    volume = load_input(collect_inputs(trained_model.val_images[:1])[0])
+    big = np.pad(volume.array, ((0, 0), (20, 30), (10, 40)), mode="reflect")
+    pred = raw.predict_volume(replace(volume, array=big))
+    assert pred.labels.shape == (1, 114, 114)
+    assert any("tiled with sliding window 64x64" in n for n in pred.notes)
+    raw.close()
+
+
+def test_a_colour_image_for_a_greyscale_model_is_explained(trained_model) -> None:
+    from dataclasses import replace
+
+    from dlp.deploy.session import InferenceSession, ModelMismatchError
+
+    raw = InferenceSession.load(trained_model.deploy_net, trained_model.weights)
+    volume = load_input(collect_inputs(trained_model.val_images[:1])[0])
+    rgb = np.repeat(volume.array[..., None], 3, axis=-1)
+    with pytest.raises(ModelMismatchError, match=r"RGB image gives 3 channel.*expects 1"):
+        raw.predict_volume(replace(volume, array=rgb))
+    raw.close()

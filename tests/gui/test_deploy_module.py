@@ -251,3 +251,27 @@ def test_a_nifti_volume_is_browsed_with_the_slice_slider(qtbot, deploy_module, t
                                    / 1000)
     # the table follows the slider: the selected row is the slice shown
     assert deploy_module.measurements.currentRow() == 1
+
+
+def test_a_run_snapshot_and_the_train_tab_fill_the_form(qtbot, deploy_module, trained_model,
+                                                        tmp_path) -> None:
+    project = deploy_module.qt_project
+    run = project.runs_dir / "run-0001"
+    (run / "snapshots").mkdir(parents=True)
+    shutil.copy(trained_model.deploy_net, run / "deploy.prototxt")
+    for it in (100, 400):
+        shutil.copy(trained_model.weights, run / "snapshots" / f"fcn_iter_{it}.caffemodel")
+    project.notify_runs_changed()
+    box = deploy_module.config_form.snapshot_box
+    assert box.count() == 2 and "fcn_iter_400.caffemodel" in box.itemText(1)
+    box.setCurrentIndex(1)
+    box.activated.emit(1)  # what a user's choice in the list emits
+    config = deploy_module.config()
+    assert config.deploy_net == str(run / "deploy.prototxt")
+    assert config.weights == str(run / "snapshots" / "fcn_iter_400.caffemodel")
+    # "Deploy this snapshot" from the Train tab loads it at once
+    with qtbot.waitSignal(deploy_module.session_changed, timeout=60000,
+                          check_params_cb=lambda *a: deploy_module.session is not None):
+        project.request_deploy(str(trained_model.deploy_net), str(trained_model.weights))
+    assert deploy_module.config().weights == str(trained_model.weights)
+    assert deploy_module.config_form.status_state == "on"

@@ -15,7 +15,7 @@ from dlp.project import Project
 from dlp.train.log import curves as log_curves
 from dlp.train.log import parse_log
 from dlp.train.runs import Run, list_runs
-from tests.gui.train_support import make_train_project, start_fake_trainer
+from tests.gui.train_support import kill_run_processes, make_train_project, start_fake_trainer
 
 pytestmark = pytest.mark.gui
 
@@ -27,6 +27,18 @@ def one_thread_children(monkeypatch: pytest.MonkeyPatch) -> None:
     """Training children use one OpenMP thread: on this shared 2-core machine two
     threads per process made the tiny net ~40x slower."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def no_training_left_behind(make_main_window, project_dir: Path,
+                            monkeypatch: pytest.MonkeyPatch):
+    """Training runs detached from the GUI: a failing test must not leave one going,
+    nor block the window's teardown on the "training is running" question."""
+    from dlp.gui.train import QtTrainModule
+
+    monkeypatch.setattr(QtTrainModule, "ask_running_choice", lambda self, names: "leave")
+    yield
+    kill_run_processes(project_dir)
 
 
 def _train_module(make_main_window, project: Project, modules: tuple[str, ...] = ("Train",)):

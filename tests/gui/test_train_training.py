@@ -4,12 +4,14 @@ to Deploy; a broken dataset path shows the solver's error and the tab stays usab
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PyQt5.QtCore import Qt
 
 from dlp.project import Project
 from dlp.train.runs import Run
-from tests.gui.train_support import make_train_project
+from tests.gui.train_support import kill_run_processes, make_train_project
 
 pytestmark = pytest.mark.gui
 
@@ -19,6 +21,18 @@ def one_thread_children(monkeypatch: pytest.MonkeyPatch) -> None:
     """Training children use one OpenMP thread: on this shared 2-core machine two
     threads per process made the tiny net ~40x slower."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def no_training_left_behind(make_main_window, project_dir: Path,
+                            monkeypatch: pytest.MonkeyPatch):
+    """Training runs detached from the GUI: a failing test must not leave one going,
+    nor block the window's teardown on the "training is running" question."""
+    from dlp.gui.train import QtTrainModule
+
+    monkeypatch.setattr(QtTrainModule, "ask_running_choice", lambda self, names: "leave")
+    yield
+    kill_run_processes(project_dir)
 
 
 def _train_module(make_main_window, project: Project, modules: tuple[str, ...] = ("Train",)):

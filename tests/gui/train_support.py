@@ -160,3 +160,18 @@ def make_fake_caffe_tools(folder: Path) -> Path:
     script.write_text(f"#!{sys.executable}\n{FAKE_CAFFE}", encoding="utf-8")
     script.chmod(0o755)
     return folder
+
+
+def kill_run_processes(project_root: Path) -> list[int]:
+    """Kill training processes a failed test left running in the project's runs."""
+    import os
+    import signal
+
+    from dlp.train.runs import list_runs
+
+    killed = []
+    for run in list_runs(project_root / "runs"):
+        if run.process_alive():
+            os.kill(int(run.info["pid"]), getattr(signal, "SIGKILL", signal.SIGTERM))
+            killed.append(int(run.info["pid"]))
+    return killed

@@ -141,6 +141,12 @@ def test_log_follower_returns_whole_lines_and_survives_truncation(tmp_path):
     assert follower.read_rest() == ["third"]
     path.write_text("new\n")  # Restart cleared the log
     assert follower.read_lines() == ["new"]
+    with open(path, "a") as handle:
+        handle.write("".join(f"line {i}\n" for i in range(10)))
+    got: list[str] = []
+    for _ in range(40):  # bounded reads (the GUI's per-tick budget) still get everything
+        got += follower.read_lines(max_bytes=5)
+    assert got == [f"line {i}" for i in range(10)]
 
 
 def test_lr_schedule_matches_the_solvers_policy_iteration_by_iteration():

@@ -23,7 +23,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dlp.deploy.config import DeployConfig, find_snapshots, run_model_files
+from dlp.deploy.config import DeployConfig, run_model_files
 from dlp.errors import DLPError
 from dlp.gui.deploy.qt_batch import QtBatchPanel
 from dlp.gui.deploy.qt_drop_zone import QtDropZone
@@ -115,7 +115,8 @@ class QtDeployModule(QWidget):
         right.addWidget(self.viewer)
         right.addWidget(self.tabs)
         right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 1)
+        right.setStretchFactor(1, 2)
+        right.setSizes([520, 340])
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(right)
@@ -174,9 +175,9 @@ class QtDeployModule(QWidget):
         except DLPError:
             entries = []
         for run in entries:
-            snapshots = find_snapshots(run.path)
-            if snapshots:
-                runs.append((f"{run.name}: {snapshots[-1].name}", str(run.path)))
+            weights = run_model_files(run.path).get("weights")
+            if weights is not None:
+                runs.append((f"{run.name}: {weights.name}", str(run.path)))
         self.config_form.set_runs(runs)
 
     def config(self) -> DeployConfig:

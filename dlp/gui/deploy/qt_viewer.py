@@ -262,6 +262,7 @@ class QtSegmentationViewer(QWidget):
         layout.setColumnStretchFactor(0, 1 if side_by_side else 0)
         layout.setColumnMaximumWidth(0, 1e6 if side_by_side else 0)
         layout.setColumnStretchFactor(1, 1)
+        self.reset_zoom()
 
     def _on_display_change(self, *_: Any) -> None:
         self._render_overlay()

@@ -24,6 +24,7 @@ from dlp.train.log import Done, Failure, LogParser, Snapshot
 from dlp.train.runs import LogFollower, Run, process_start_time
 
 POLL_MS = 200
+POLL_BYTES = 256 * 1024
 
 
 class TrainProcessError(DLPError):
@@ -86,7 +87,11 @@ class RunMonitor(QObject):
 
     def read_existing(self) -> None:
         """Parse what the log already holds (re-attach, or showing a finished run)."""
-        self._consume(self.follower.read_lines())
+        while True:
+            lines = self.follower.read_lines()
+            if not lines:
+                break
+            self._consume(lines)
         self.curves.flush()
         self._emit_curves()
 
@@ -126,7 +131,8 @@ class RunMonitor(QObject):
         self._timer.start()
 
     def poll(self) -> None:
-        lines = self.follower.read_lines()
+        # A bounded read per tick: catching up with a long log never freezes the GUI.
+        lines = self.follower.read_lines(max_bytes=POLL_BYTES)
         self._consume(lines)
         if not lines:
             self.curves.flush()  # the burst is over: a test block is complete

@@ -680,7 +680,7 @@ class QtTrainModule(QWidget):
             self._notify_done(monitor)
         elif status == "stopped":
             self.console.append_lines([f"[DLP] {run.name} stopped; Resume continues it."])
-        self.refresh_runs()
+        self.qt_project.notify_runs_changed()  # Deploy lists the new snapshots
         self._update_progress()
         self._update_buttons()
 
