@@ -278,13 +278,16 @@ def balanced_ratio(candidate: Callable[[], None], reference: Callable[[], None],
 
 def run() -> list[Figure]:
     figures: list[Figure] = []
-    peak = matmul_peak_gflops()
-    figures.append(Figure("matmul peak GFLOP/s (torch.mm 2048^2)", peak))
+    # Other work on a shared machine lowers a single measurement of the peak; the best
+    # of several taken around the timed steps is the machine's.
+    peaks = [matmul_peak_gflops()]
     for name in ("unet2d", "fcn8s"):
         size = SIZES[name]
         engine = engine_step(name, size)
         hand = hand_step(name, size, copy_weights=True)
         ratio, t_engine, t_hand = balanced_ratio(engine, hand, repeats=3)
+        peaks.append(matmul_peak_gflops())
+        peak = max(peaks)
         figures.append(Figure(
             f"{name} train step, engine / hand-written", ratio, 1.05,
             detail=f"{BATCH[name]}x1x{size}x{size}: {t_engine * 1e3:.0f} ms vs "
@@ -306,6 +309,8 @@ def run() -> list[Figure]:
         rss_hand = _child_peak_rss("hand", name, size)
         figures.append(Figure(f"{name} peak RSS, engine / hand-written", rss_engine / rss_hand,
                               1.2, detail=f"{rss_engine:.0f} MiB vs {rss_hand:.0f} MiB"))
+    figures.insert(0, Figure("matmul peak GFLOP/s (torch.mm 2048^2, best of "
+                             f"{len(peaks)})", max(peaks)))
     return figures
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from dlp.engine.layers.base import BuildContext, Layer, LayerError, Shape
 from dlp.engine.registry import get_layer_class
 from dlp.errors import InputError
+from dlp.net.shapes import AUTOMATIC_TOP
 from dlp.proto import caffe_pb2
 
 _CONV_TYPES = ("Convolution", "Deconvolution")
@@ -74,28 +75,31 @@ def _prepare(net_param: caffe_pb2.NetParameter) -> caffe_pb2.NetParameter:
     return net_param
 
 
-def _check_counts(layer_param: Any) -> tuple[bool, Any]:
-    """Bottom/top counts from the shared spec; returns (is_loss, spec or None)."""
-    from dlp.net.specs import get_spec
+def _check_counts(layer_param: Any) -> tuple[bool, Any, int]:
+    """Bottom/top counts from the shared spec (``dlp.net.specs.count_problem``).
+
+    Returns ``(is_loss, spec or None, automatic_tops)``: a loss layer written without
+    a top gets that many anonymous ones, as Caffe's ``AutoTopBlobs`` gives it.
+    """
+    from dlp.net.specs import count_problem, get_spec
 
     try:
         spec = get_spec(layer_param.type)
     except InputError:
-        return False, None  # the engine's registry reports unknown types
-    where = f"layer {layer_param.name!r} ({layer_param.type})"
-    for what, got, (low, high) in (
-        ("bottom", len(layer_param.bottom), spec.bottoms),
-        ("top", len(layer_param.top), spec.top_count_range(layer_param)),
-    ):
-        if got < low or (high is not None and got > high):
-            expected = (f"exactly {low}" if low == high else f"at least {low}" if high is None
-                        else f"{low} to {high}")
-            raise NetBuildError(f"{where}: has {got} {what} blob(s); expected {expected}")
-    if getattr(spec, "equal_bottoms_tops", False) and \
-            len(layer_param.bottom) != len(layer_param.top):
-        raise NetBuildError(f"{where}: needs one top per bottom, got {len(layer_param.bottom)} "
-                            f"bottoms and {len(layer_param.top)} tops")
-    return bool(spec.is_loss), spec
+        return False, None, 0  # the engine's registry reports unknown types
+    problem = count_problem(spec, layer_param)
+    if problem is not None:
+        raise NetBuildError(f"layer {layer_param.name!r} ({layer_param.type}): {problem}")
+    automatic = 0
+    if spec.auto_top_blobs and not layer_param.top:
+        automatic = max(1, spec.top_count_range(layer_param)[0])
+    return bool(spec.is_loss), spec, automatic
+
+
+def automatic_top_name(layer_name: str, index: int = 0) -> str:
+    """The blob name of a loss layer's anonymous top (no bottom can name it)."""
+    suffix = f" {index}" if index else ""
+    return f"{layer_name} {AUTOMATIC_TOP}{suffix}"
 
 
 class Net(nn.Module):
@@ -110,7 +114,8 @@ class Net(nn.Module):
                  device: str | torch.device = "cpu", python_layers: bool = False,
                  seed: int | None = None, root: str | Path | None = None,
                  memory_format: str = "auto",
-                 input_shapes: Mapping[str, Shape] | None = None) -> None:
+                 input_shapes: Mapping[str, Shape] | None = None,
+                 source: str | Path | None = None) -> None:
         super().__init__()
         from dlp.net.filter import filter_net
 
@@ -131,11 +136,19 @@ class Net(nn.Module):
         self.input_names: list[str] = []
         self.blob_shapes: dict[str, Shape] = {}
         self.loss_weights: dict[str, float] = {}
+        self.automatic_tops: set[str] = set()  # anonymous tops of loss layers (Caffe's)
         self._plan: list[tuple[Layer, tuple[str, ...], tuple[str, ...], bool]] = []
         self._param_specs: list[list[Any]] = []
         self._verified = False
+        self.source = str(source) if source is not None else None
+        self._building: str | None = None  # the layer being built, for error locations
         try:
             self._build(generator)
+        except InputError as exc:
+            self.close()
+            if self.source is not None and not str(exc).startswith(self.source):
+                exc.args = (f"{layer_location(self.source, self._building)}{exc}",)
+            raise
         except BaseException:
             self.close()
             raise
@@ -152,13 +165,18 @@ class Net(nn.Module):
         producer: dict[str, str] = {}  # blob -> type of the layer that made its tensor
         read_since: set[str] = set()  # blobs consumed since they were produced
         for lp in self.net_param.layer:
+            self._building = lp.name
             where = f"layer {lp.name!r} ({lp.type})"
             if lp.name in seen_names:
                 raise NetBuildError(f"{where}: duplicate layer name {lp.name!r}")
             seen_names.add(lp.name)
             cls = get_layer_class(lp.type, lp.name)
-            is_loss, spec = _check_counts(lp)
+            is_loss, spec, automatic = _check_counts(lp)
+            tops = [*lp.top, *(automatic_top_name(lp.name, i) for i in range(automatic))]
             for bottom in lp.bottom:
+                if bottom in self.automatic_tops:
+                    raise NetBuildError(f"{where}: bottom {bottom!r} is the automatic top of a "
+                                        f"loss layer; give that layer a named top to use it")
                 if bottom not in shapes:
                     known = ", ".join(repr(b) for b in shapes) or "none yet"
                     raise NetBuildError(f"{where}: bottom {bottom!r} is not produced by an "
@@ -178,10 +196,10 @@ class Net(nn.Module):
                                                             strict=True))
                 raise NetBuildError(
                     f"{where}: cannot run on bottoms {given}: {_first_line(exc)}") from None
-            if len(top_shapes) != len(lp.top):
+            if len(top_shapes) != len(tops):
                 raise NetBuildError(f"{where}: produces {len(top_shapes)} blob(s) but names "
-                                    f"{len(lp.top)} top(s)")
-            for top, shape in zip(lp.top, top_shapes, strict=False):
+                                    f"{len(tops)} top(s)")
+            for top, shape in zip(tops, top_shapes, strict=False):
                 if top in shapes and top not in lp.bottom:
                     raise NetBuildError(f"{where}: top {top!r} is already produced by an "
                                         f"earlier layer (only in-place reuse is allowed)")
@@ -192,28 +210,29 @@ class Net(nn.Module):
                     and lp.bottom[0] not in read_since:
                 layer.inplace = True
             read_since.update(lp.bottom)
-            for top in lp.top:
+            for top in tops:
                 read_since.discard(top)
                 fresh = top not in lp.bottom and getattr(layer, "fresh_output", True)
                 producer[top] = lp.type if fresh else "reused"
-            self._set_loss_weights(lp, is_loss, where)
+            self.automatic_tops.update(tops[len(lp.top):])
+            self._set_loss_weights(lp, tops, is_loss, where)
             self.layers.append(layer)
             self.layer_names.append(lp.name)
             self.layer_types.append(lp.type)
             is_input = getattr(cls, "is_input", False)
             if is_input:
                 self.input_names += list(lp.top)
-            self._plan.append((layer, tuple(lp.bottom), tuple(lp.top), is_input))
+            self._plan.append((layer, tuple(lp.bottom), tuple(tops), is_input))
             self._param_specs.append(list(lp.param))
 
-    def _set_loss_weights(self, lp: Any, is_loss: bool, where: str) -> None:
+    def _set_loss_weights(self, lp: Any, tops: list[str], is_loss: bool, where: str) -> None:
         weights = list(lp.loss_weight)
-        if weights and len(weights) != len(lp.top):
+        if weights and len(weights) != len(tops):
             raise NetBuildError(f"{where}: loss_weight must be given once per top "
-                                f"({len(lp.top)}), got {len(weights)}")
+                                f"({len(tops)}), got {len(weights)}")
         if not weights and is_loss:
-            weights = [1.0] + [0.0] * (len(lp.top) - 1)
-        for top, weight in zip(lp.top, weights, strict=False):
+            weights = [1.0] + [0.0] * (len(tops) - 1)
+        for top, weight in zip(tops, weights, strict=False):
             if weight:
                 self.loss_weights[top] = float(weight)
 
@@ -326,13 +345,19 @@ class Net(nn.Module):
     def _verify_shapes(self, blobs: Mapping[str, torch.Tensor]) -> None:
         # Build-time shapes come from the shared specs; check them once against reality.
         producer = {top: layer for layer, _b, tops, _i in self._plan for top in tops}
+        for name in self.blob_shapes:
+            if name not in blobs:
+                layer = producer[name]
+                raise NetBuildError(f"layer {layer.layer_name!r} ({layer.type_name}): produced "
+                                    f"no blob for its top {name!r}")
         for name, tensor in blobs.items():
             got, declared = tuple(tensor.shape), self.blob_shapes[name]
             if got != declared:
                 layer = producer[name]
+                where = layer_location(self.source, layer.layer_name) if self.source else ""
                 raise NetBuildError(
-                    f"layer {layer.layer_name!r} ({layer.type_name}): produced {name!r} with "
-                    f"shape {got}, but shape inference declared {declared}")
+                    f"{where}layer {layer.layer_name!r} ({layer.type_name}): produced {name!r} "
+                    f"with shape {got}, but shape inference declared {declared}")
         self._verified = True
 
     def _accept_input(self, name: str, tensor: Any) -> torch.Tensor:
@@ -416,6 +441,19 @@ class Net(nn.Module):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown may have torn down queue
             self.close()
+
+
+def layer_location(path: str, layer_name: str | None) -> str:
+    """``path:line: `` of layer ``layer_name``'s ``name:`` line in the prototxt at
+    ``path`` (``path: `` when the file or the layer cannot be found)."""
+    from dlp.net.prototxt import layer_line
+
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"{path}: "
+    line = layer_line(text, layer_name)
+    return f"{path}:{line}: " if line is not None else f"{path}: "
 
 
 def _probe_shapes(layer: Layer, bottom_shapes: list[Shape]) -> list[Shape]:

@@ -49,6 +49,30 @@ def check_gradients(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor,
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=atol, rtol=1e-4, fast_mode=True)
 
 
+def check_all_gradients(layer: Layer, *bottoms: torch.Tensor, top: int = 0,
+                        differentiable: Sequence[int] | None = None,
+                        atol: float = 1e-5) -> None:
+    """Finite differences against autograd for ``layer``'s top ``top`` with respect to
+    its bottoms (those listed in ``differentiable``; default all) AND every learnable
+    parameter blob.  The top is weighted by fixed random values so no gradient hides
+    behind a plain sum."""
+    names = [name for name, _ in layer.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for _, p in layer.named_parameters()]
+    chosen = range(len(bottoms)) if differentiable is None else differentiable
+    inputs = [b.detach().clone().requires_grad_(i in chosen) for i, b in enumerate(bottoms)]
+    generator = torch.Generator().manual_seed(7)
+    probe = layer(*[b.detach() for b in bottoms])[top]
+    weights = torch.rand(probe.shape, generator=generator, dtype=probe.dtype) + 0.5
+
+    def weighted(*args: torch.Tensor) -> torch.Tensor:
+        values = dict(zip(names, args[:len(names)], strict=True))
+        out = torch.func.functional_call(layer, values, tuple(args[len(names):]))
+        return (out[top] * weights).sum()
+
+    assert torch.autograd.gradcheck(weighted, (*params, *inputs), eps=1e-6, atol=atol,
+                                    rtol=1e-4, fast_mode=True)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine.conftest import build_layer, check_gradients
+from tests.engine.conftest import build_layer, check_all_gradients, check_gradients
 
 CASES = [
     ('type: "ReLU"', lambda x: np.maximum(x, 0)),
@@ -69,9 +69,28 @@ def test_dropout_is_caffes_inverted_dropout(rng):
     test = build_layer('name: "d" type: "Dropout" dropout_param { dropout_ratio: 0.25 }',
                        [(4, 1000)], phase="TEST")
     assert torch.equal(test(x)[0], x)
+    # Backward is Caffe's: top diff times the same mask and scale as the forward.
+    values = torch.from_numpy(rng.uniform(1, 2, (4, 1000))).requires_grad_()
+    torch.manual_seed(3)
+    (y,) = train(values)
+    y.backward(torch.full_like(y, 2.0))
+    kept = (y != 0).numpy()
+    np.testing.assert_allclose(values.grad.numpy(), np.where(kept, 2.0 / 0.75, 0.0))
+    test_input = torch.from_numpy(rng.standard_normal((4, 1000))).requires_grad_()
+    test(test_input)[0].sum().backward()
+    np.testing.assert_array_equal(test_input.grad.numpy(), 1.0)
+
+
+def test_prelu_gradients_include_its_slopes(rng):
+    layer = build_layer('name: "p" type: "PReLU" prelu_param { filler { type: "uniform" '
+                        'min: 0.1 max: 0.3 } }', [(2, 3, 2, 2)])
+    x = rng.uniform(0.1, 1.0, (2, 3, 2, 2)) * rng.choice([-1, 1], (2, 3, 2, 2))
+    check_all_gradients(layer, torch.from_numpy(x))
 
 
 def test_threshold_outputs_zero_or_one():
     layer = build_layer('name: "t" type: "Threshold" threshold_param { threshold: 0.5 }', [(4,)])
     (y,) = layer(torch.tensor([0.2, 0.5, 0.6, -1.0], dtype=torch.float64))
     assert y.tolist() == [0.0, 0.0, 1.0, 0.0]
+    # Caffe's ThresholdLayer has no backward: nothing flows through it.
+    assert not layer(torch.ones(4, dtype=torch.float64, requires_grad=True))[0].requires_grad

@@ -1,5 +1,6 @@
 """InnerProduct, Crop, Concat, Eltwise, Split, Slice, Flatten, Reshape, Softmax,
-ArgMax and Silence against numpy."""
+ArgMax, Silence, MVN, Reduction, Tile and Embed against numpy; gradients (bottoms and
+parameter blobs) against finite differences or numpy's formulas."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pytest
 import torch
 
 from dlp.errors import DLPError
-from tests.engine.conftest import build_layer, check_gradients
+from tests.engine.conftest import (
+    build_layer,
+    check_all_gradients,
+    check_gradients,
+    net_with_inputs,
+)
 
 
 def t(a):
@@ -125,6 +131,8 @@ def test_argmax_without_and_with_axis():
     assert y[0, 0, :, 0].tolist() == [1.0, 2.0] and y[0, 1, :, 0].tolist() == [5.0, 3.0]
     along = build_layer('name: "a" type: "ArgMax" argmax_param { axis: 1 }', [tuple(x.shape)])
     assert along(x)[0].flatten().tolist() == [1.0, 0.0]
+    # Caffe's ArgMaxLayer has no backward: nothing flows through it.
+    assert not along(x.clone().requires_grad_())[0].requires_grad
 
 
 def test_silence_consumes_everything():
@@ -160,3 +168,99 @@ def test_mvn_reduction_tile_embed(rng):
                                embed.weight.detach().numpy()[[[0, 4, 2], [1, 1, 3]]] + 1)
     with pytest.raises(DLPError, match=r"indices must be in 0..4, found 7"):
         embed(t([[7, 0, 0], [0, 0, 0]]))
+
+
+def test_inner_product_parameter_gradients_are_caffes_formulas(rng):
+    x = rng.standard_normal((3, 2, 2))
+    layer = build_layer('name: "ip" type: "InnerProduct" inner_product_param { num_output: 4 '
+                        'weight_filler { type: "gaussian" } bias_filler { type: "gaussian" } }',
+                        [x.shape])
+    top_diff = rng.standard_normal((3, 4))
+    (y,) = layer(t(x))
+    y.backward(t(top_diff))
+    flat = x.reshape(3, 4)
+    # Caffe's Backward_cpu: weight_diff = top_diff^T * bottom, bias_diff = sum over rows.
+    np.testing.assert_allclose(layer.weight.grad.numpy(), top_diff.T @ flat, atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), top_diff.sum(axis=0), atol=1e-12)
+    check_all_gradients(layer, t(x))
+    transposed = build_layer('name: "ip" type: "InnerProduct" inner_product_param { '
+                             'num_output: 4 transpose: true weight_filler { type: "gaussian" } '
+                             '}', [x.shape])
+    check_all_gradients(transposed, t(x))
+
+
+def test_copy_layers_pass_gradients_through(rng):
+    a, b = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 1, 2))
+    concat = build_layer('name: "c" type: "Concat" concat_param { axis: -2 }', [a.shape, b.shape])
+    check_all_gradients(concat, t(a), t(b))
+    flat = build_layer('name: "f" type: "Flatten"', [(2, 3, 2)])
+    check_all_gradients(flat, t(a))
+    reshape = build_layer('name: "r" type: "Reshape" reshape_param { shape { dim: -1 dim: 2 } '
+                          '}', [(2, 3, 2)])
+    check_all_gradients(reshape, t(a))
+    crop = build_layer('name: "c" type: "Crop" crop_param { axis: 1 offset: 1 offset: 0 }',
+                       [(2, 3, 2), (2, 1, 2)])
+    check_all_gradients(crop, t(a), t(b), differentiable=[0])
+
+
+def test_split_copies_add_their_gradients(rng):
+    # Caffe's SplitLayer::Backward sums the top diffs into the bottom diff.
+    layers = ('layer { name: "split" type: "Split" bottom: "x" top: "x1" top: "x2" }'
+              'layer { name: "ip1" type: "InnerProduct" bottom: "x1" top: "y1" '
+              'inner_product_param { num_output: 2 weight_filler { type: "gaussian" } } }'
+              'layer { name: "ip2" type: "InnerProduct" bottom: "x2" top: "y2" '
+              'inner_product_param { num_output: 2 weight_filler { type: "gaussian" } } }')
+    net = net_with_inputs(layers, {"x": (3, 4)}, seed=5)
+    x = torch.from_numpy(rng.standard_normal((3, 4)).astype(np.float32)).requires_grad_()
+    blobs = net({"x": x})
+    (blobs["y1"].sum() + 2 * blobs["y2"].sum()).backward()
+    w1 = net.layer("ip1").weight.detach().numpy()
+    w2 = net.layer("ip2").weight.detach().numpy()
+    expected = np.ones((3, 2)) @ w1 + 2 * np.ones((3, 2)) @ w2
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-5)
+
+
+def numpy_caffe_eltwise_max(bottoms):
+    """EltwiseLayer::Forward_cpu MAX: the value and the index of the bottom chosen."""
+    a, b = bottoms[0], bottoms[1]
+    top = np.where(a > b, a, b)
+    mask = np.where(a > b, 0, 1)
+    for index, x in enumerate(bottoms[2:], start=2):
+        mask = np.where(x > top, index, mask)
+        top = np.where(x > top, x, top)
+    return top, mask
+
+
+def test_eltwise_max_sends_each_gradient_to_one_bottom_as_caffe(rng):
+    # Integer values make ties common (as between the zeros of two ReLUs).
+    bottoms = [rng.integers(0, 3, (2, 3, 4)).astype(np.float64) for _ in range(3)]
+    layer = build_layer('name: "e" type: "Eltwise" eltwise_param { operation: MAX }',
+                        [x.shape for x in bottoms])
+    inputs = [t(x).requires_grad_() for x in bottoms]
+    (y,) = layer(*inputs)
+    top_diff = rng.standard_normal(y.shape)
+    y.backward(t(top_diff))
+    expected_top, mask = numpy_caffe_eltwise_max(bottoms)
+    np.testing.assert_array_equal(y.detach().numpy(), expected_top)
+    for index, x in enumerate(inputs):
+        np.testing.assert_array_equal(x.grad.numpy(), np.where(mask == index, top_diff, 0))
+    assert (bottoms[0] == bottoms[1]).any()  # the case that distinguishes Caffe's rule
+
+
+def test_reduction_tile_and_embed_gradients(rng):
+    x = rng.standard_normal((2, 3, 2))
+    for op in ("SUM", "ASUM", "SUMSQ", "MEAN"):
+        layer = build_layer(f'name: "r" type: "Reduction" reduction_param {{ operation: {op} '
+                            f'axis: 1 coeff: -0.5 }}', [x.shape])
+        check_all_gradients(layer, t(x))
+    tile = build_layer('name: "t" type: "Tile" tile_param { axis: -1 tiles: 2 }', [x.shape])
+    check_all_gradients(tile, t(x))
+    embed = build_layer('name: "e" type: "Embed" embed_param { num_output: 3 input_dim: 4 '
+                        'weight_filler { type: "gaussian" } bias_filler { type: "gaussian" } }',
+                        [(2, 2)])
+    index = t([[0, 3], [3, 1]])
+    check_all_gradients(embed, index, differentiable=[])
+    (y,) = embed(index)
+    y.backward(torch.ones_like(y))
+    # Each row of the table receives one gradient per occurrence of its index.
+    np.testing.assert_allclose(embed.weight.grad.numpy()[:, 0], [1, 1, 0, 2])

@@ -140,7 +140,9 @@ def test_to_net_parameter_round_trips_through_copy_from():
     ('layer { name: "x" type: "Convolution" bottom: "data" top: "y" '
      'convolution_param { num_output: 2 kernel_size: 9 } }', "layer 'x' \\(Convolution\\)"),
     ('layer { name: "x" type: "ReLU" bottom: "data" bottom: "other" top: "y" }',
-     "layer 'x' \\(ReLU\\): has 2 bottom blob\\(s\\); expected exactly 1"),
+     "layer 'x' \\(ReLU\\): takes 1 bottom\\(s\\), got 2"),
+    ('layer { name: "x" type: "Accuracy" bottom: "data" bottom: "other" }',
+     "layer 'x' \\(Accuracy\\): produces 1 to 2 top\\(s\\), got 0"),
     ('layer { name: "x" type: "ReLU" bottom: "data" top: "other" }',
      "layer 'x' \\(ReLU\\): top 'other' is already produced"),
     ('layer { name: "x" type: "Python" bottom: "data" top: "y" python_param { module: "m" '
@@ -204,3 +206,35 @@ layer { name: "relu" type: "ReLU" bottom: "g" top: "g" }"""
     x = torch.randn(1, 2, 3, 3, requires_grad=True)
     net({"x": x})["g"].sum().backward()  # would fail if the ReLU overwrote amax's output
     assert x.grad is not None
+
+
+def test_a_loss_layer_without_top_gets_an_automatic_one_counted_in_the_loss():
+    # Caffe's AutoTopBlobs: a LossLayer written with no top still has one (weight 1,
+    # or its loss_weight), which is not an output blob and cannot feed another layer.
+    text = ('layer { name: "loss" type: "SoftmaxWithLoss" bottom: "x" bottom: "y" }'
+            'layer { name: "e" type: "EuclideanLoss" bottom: "x" bottom: "z" loss_weight: 3 }')
+    net = net_with_inputs(text, {"x": (2, 3), "y": (2,), "z": (2, 3)})
+    assert sorted(net.loss_weights.values()) == [1.0, 3.0]
+    assert net.output_names == []
+    x = torch.randn(2, 3, requires_grad=True)
+    y, z = torch.tensor([0.0, 2.0]), torch.randn(2, 3)
+    blobs = net({"x": x, "y": y, "z": z})
+    expected = (torch.nn.functional.cross_entropy(x, y.long())
+                + 3 * ((x - z) ** 2).sum() / 4)
+    loss = net.loss(blobs)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(DLPError, match=r"bottom 'loss \(automatic\)' is the automatic top"):
+        net_with_inputs(text + 'layer { name: "r" type: "ReLU" bottom: "loss (automatic)" '
+                        'top: "r" }', {"x": (2, 3), "y": (2,), "z": (2, 3)})
+
+
+def test_a_netlib_style_loss_without_top_trains_like_one_with_a_top():
+    named = Net(parse_net_text(SMALL), "TRAIN", seed=0)
+    anonymous = Net(parse_net_text(SMALL.replace(' top: "loss" }', " }")), "TRAIN", seed=0)
+    inputs = batch()
+    torch.manual_seed(1)  # the same dropout masks for both
+    expected = named.loss(named(inputs))
+    torch.manual_seed(1)
+    torch.testing.assert_close(anonymous.loss(anonymous(inputs)), expected)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine.conftest import build_layer, check_gradients
+from tests.engine.conftest import build_layer, check_all_gradients, check_gradients
 
 
 def test_batchnorm_train_uses_batch_stats_and_accumulates_caffe_blobs(rng):
@@ -89,6 +89,31 @@ def test_bias_layer(rng):
     x = rng.standard_normal((2, 3, 2))
     np.testing.assert_allclose(layer(torch.from_numpy(x))[0].detach().numpy(),
                                x + layer.bias.detach().numpy()[None])
+    check_all_gradients(layer, torch.from_numpy(x))
+    top_diff = rng.standard_normal((2, 3, 2))
+    layer.zero_grad()
+    layer(torch.from_numpy(x))[0].backward(torch.from_numpy(top_diff))
+    # Caffe's BiasLayer::Backward: the bias diff sums the top diff over outer positions.
+    np.testing.assert_allclose(layer.bias.grad.numpy(), top_diff.sum(axis=0), atol=1e-12)
+
+
+def test_bias_from_a_second_bottom(rng):
+    layer = build_layer('name: "b" type: "Bias" bias_param { axis: 1 }', [(2, 3, 4), (3,)])
+    x, b = rng.standard_normal((2, 3, 4)), rng.standard_normal(3)
+    (y,) = layer(torch.from_numpy(x), torch.from_numpy(b))
+    np.testing.assert_allclose(y.numpy(), x + b[None, :, None])
+    check_all_gradients(layer, torch.from_numpy(x), torch.from_numpy(b))
+
+
+def test_scale_parameter_gradients(rng):
+    layer = build_layer('name: "s" type: "Scale" scale_param { bias_term: true filler { '
+                        'type: "gaussian" } bias_filler { type: "gaussian" } }', [(2, 3, 2, 2)])
+    x = rng.standard_normal((2, 3, 2, 2))
+    check_all_gradients(layer, torch.from_numpy(x))
+    top_diff = rng.standard_normal((2, 3, 2, 2))
+    layer(torch.from_numpy(x))[0].backward(torch.from_numpy(top_diff))
+    np.testing.assert_allclose(layer.weight.grad.numpy(), (x * top_diff).sum(axis=(0, 2, 3)))
+    np.testing.assert_allclose(layer.bias.grad.numpy(), top_diff.sum(axis=(0, 2, 3)))
 
 
 def numpy_lrn_across(x, size, alpha, beta, k):

@@ -133,13 +133,24 @@ class Eltwise(Layer):
         if self.operation == 0:
             return (functools.reduce(torch.mul, bottoms),)
         if self.operation == 2:
-            return (functools.reduce(torch.maximum, bottoms),)
+            return (_caffe_max(bottoms),)
         if not self.coeffs:
             return (functools.reduce(torch.add, bottoms),)
         total = bottoms[0] * self.coeffs[0]
         for coeff, x in zip(self.coeffs[1:], bottoms[1:], strict=False):
             total = total.add(x, alpha=coeff)
         return (total,)
+
+
+def _caffe_max(bottoms: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Element-wise maximum routing each gradient to ONE bottom as Caffe's mask does:
+    a tie between bottoms 0 and 1 goes to bottom 1, later bottoms must be strictly
+    larger (``torch.maximum`` would split tied gradients, e.g. between ReLU zeros)."""
+    first, second, *rest = bottoms
+    top = torch.where(first > second, first, second)
+    for x in rest:
+        top = torch.where(x > top, x, top)
+    return top
 
 
 @register_layer("Split")

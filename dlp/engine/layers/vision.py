@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: N812 (PyTorch convention)
 from dlp.engine.fillers import fill
 from dlp.engine.layers.base import BuildContext, Layer, Shape
 from dlp.engine.registry import register_layer
+from dlp.net.specs.vision import caffe_pooled_sizes
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -119,16 +120,6 @@ class Deconvolution(_ConvolutionBase):
     transposed = True
 
 
-def caffe_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
-    """Caffe's pooled output size, including its rule that the last window starts
-    inside the (left-)padded input."""
-    span = size + 2 * pad - kernel
-    pooled = (-(-span // stride) if ceil else span // stride) + 1
-    if pad and (pooled - 1) * stride >= size + pad:
-        pooled -= 1
-    return max(pooled, 1)
-
-
 def _torch_pooled_size(size: int, kernel: int, stride: int, pad: int) -> int:
     span = size + 2 * pad - kernel
     pooled = -(-span // stride) + 1
@@ -164,10 +155,9 @@ class Pooling(Layer):
         if pool.pool == 2:
             raise self.error("STOCHASTIC pooling is not supported; use MAX or AVE")
         self.is_max = pool.pool == 0
+        self.with_mask = self.is_max and len(param.top) > 1
         spatial = shape[2:]
         self.global_pooling = pool.global_pooling
-        # amax's backward reads its output, which an in-place ReLU must not overwrite.
-        self.fresh_output = not (self.global_pooling and self.is_max)
         if self.global_pooling:
             if pool.HasField("kernel_size") or pool.HasField("kernel_h"):
                 raise self.error("global_pooling takes no kernel_size")
@@ -180,9 +170,12 @@ class Pooling(Layer):
             self.pad = self._axes(pool, "pad", "pad_h", "pad_w", n)
         if any(p >= k for p, k in zip(self.pad, self.kernel, strict=False)):
             raise self.error(f"pad {self.pad} must be smaller than kernel {self.kernel}")
-        ceil = pool.round_mode == 0
-        self.out = tuple(caffe_pooled_size(s, k, st, p, ceil) for s, k, st, p in
-                         zip(spatial, self.kernel, self.stride, self.pad, strict=False))
+        # The one implementation of Caffe's size rule, shared with shape inference.
+        self.out = tuple(caffe_pooled_sizes(spatial, self.kernel, self.stride, self.pad,
+                                            ceil_mode=pool.round_mode == 0))
+        if min(self.out) < 1:
+            raise self.error(f"kernel {self.kernel} does not fit the input {spatial} padded "
+                             f"by {self.pad}")
         self.native = all(
             2 * p <= k and _torch_pooled_size(s, k, st, p) == o
             for s, k, st, p, o in zip(spatial, self.kernel, self.stride, self.pad, self.out,
@@ -210,24 +203,45 @@ class Pooling(Layer):
             return (getattr(pool, h_name), getattr(pool, w_name))
         return (getattr(pool, name),) * n
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
-        if self.global_pooling:
-            dims = tuple(range(2, x.dim()))
-            y = x.amax(dim=dims, keepdim=True) if self.is_max else x.mean(dim=dims, keepdim=True)
-            return (y,)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.global_pooling and not self.is_max:
+            return (x.mean(dim=tuple(range(2, x.dim())), keepdim=True),)
+        if self.is_max:
+            return self._max_pool(x)
         if self.native:
-            if self.is_max:
-                return (self._max(x, self.kernel, self.stride, self.pad, ceil_mode=True),)
             return (self._avg(x, self.kernel, self.stride, self.pad, ceil_mode=True,
                               count_include_pad=True),)
-        return (self._explicit(x),)
+        padded = F.pad(x, self.explicit_pad, value=0.0)
+        sums = self._avg(padded, self.kernel, self.stride) * math.prod(self.kernel)
+        return (sums / self.divisor,)
 
-    def _explicit(self, x: torch.Tensor) -> torch.Tensor:
-        pads = self.explicit_pad
-        if self.is_max:
-            padded = F.pad(x, pads, value=-math.inf)
-            return self._max(padded, self.kernel, self.stride)
-        padded = F.pad(x, pads, value=0.0)
-        window = math.prod(self.kernel)
-        sums = self._avg(padded, self.kernel, self.stride) * window
-        return sums / self.divisor
+    def _max_pool(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """MAX pooling; with a second top, Caffe's mask: the flat index ``h * W + w`` of
+        each maximum in its bottom plane, as floats."""
+        if self.native:
+            args: tuple[Any, ...] = (self.kernel, self.stride, self.pad)
+            source = x
+        else:
+            source = F.pad(x, self.explicit_pad, value=-math.inf)
+            args = (self.kernel, self.stride)
+        if not self.with_mask:
+            return (self._max(source, *args, ceil_mode=self.native),)
+        top, indices = self._max(source, *args, ceil_mode=self.native, return_indices=True)
+        if not self.native:
+            indices = self._unpadded_index(indices, tuple(source.shape[2:]),
+                                           tuple(x.shape[2:]))
+        return top, indices.detach().to(x.dtype)
+
+    def _unpadded_index(self, indices: torch.Tensor, padded: Shape, spatial: Shape
+                        ) -> torch.Tensor:
+        """Flat indices into the explicitly padded plane -> into the bottom's own plane."""
+        before = self.explicit_pad[-2::-2]  # leading pads, first spatial axis first
+        flat = torch.zeros_like(indices)
+        remainder = indices
+        coords = []
+        for size in reversed(padded):
+            coords.append(remainder % size)
+            remainder = remainder // size
+        for coord, pad, size in zip(reversed(coords), before, spatial, strict=True):
+            flat = flat * size + (coord - pad)
+        return flat

@@ -23,6 +23,26 @@ def _per_axis(values: list[int]) -> str:
     return str(values[0]) if len(set(values)) == 1 else _sizes(values)
 
 
+def caffe_pooled_sizes(spatial: Shape, kernel: list[int] | tuple[int, ...],
+                       stride: list[int] | tuple[int, ...], pad: list[int] | tuple[int, ...],
+                       ceil_mode: bool = True) -> list[int]:
+    """Caffe's pooled output size per spatial axis (``PoolingLayer::Reshape``).
+
+    Rounds up (``round_mode: CEIL``, the default) or down; then, when ANY axis is
+    padded, drops on EVERY axis a last window that would start beyond the image and
+    its left padding (Caffe tests ``pad_h_ || pad_w_`` once for both axes).  No
+    clamping: a result below 1 means the kernel does not fit (the caller reports it).
+    """
+    sizes = []
+    for size, k, s, p in zip(spatial, kernel, stride, pad, strict=True):
+        span = size + 2 * p - k
+        pooled = (-(-span // s) if ceil_mode else span // s) + 1
+        if any(pad) and (pooled - 1) * s >= size + p:
+            pooled -= 1
+        sizes.append(pooled)
+    return sizes
+
+
 class _ConvolutionBase(LayerSpec):
     """Shared geometry of Convolution and Deconvolution (Caffe's BaseConvolutionLayer)."""
 
@@ -288,20 +308,12 @@ class PoolingSpec(LayerSpec):
         shape = tuple(bottom_shapes[0])
         kernel, stride, pad = self.geometry(layer, shape)
         ceil_mode = layer.pooling_param.round_mode == 0
-        out = []
-        for axis, size in enumerate(shape[2:]):
-            span = size + 2 * pad[axis] - kernel[axis]
-            steps = -(-span // stride[axis]) if ceil_mode else span // stride[axis]
-            pooled = steps + 1
-            # Caffe: the last window must start inside the image or its left padding
-            # (checked on every axis as soon as any axis is padded).
-            if any(pad) and (pooled - 1) * stride[axis] >= size + pad[axis]:
-                pooled -= 1
+        out = caffe_pooled_sizes(shape[2:], kernel, stride, pad, ceil_mode)
+        for axis, (size, pooled) in enumerate(zip(shape[2:], out, strict=True)):
             if pooled <= 0:
                 raise self.error(
                     layer, f"kernel {kernel[axis]} is larger than the padded input "
                     f"({size + 2 * pad[axis]}) along spatial axis {axis}")
-            out.append(pooled)
         top = (*shape[:2], *out)
         return [top, top] if len(layer.top) >= 2 else [top]
 
