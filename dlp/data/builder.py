@@ -12,6 +12,11 @@
 Cases (patients) are split, never slices, so no patient is in two splits.  The
 whole folder is built beside ``out_dir`` and renamed into place at the end: an
 interrupted or failed build leaves no folder that looks complete.
+
+Slices are prepared (decoded, rasterised, preprocessed) by :mod:`dlp.data.slice_pipeline`,
+in worker processes when cores are idle, and come back in source order: this process
+writes the records, in one order whatever the worker count, so the dataset is the
+same byte for byte.
 """
 
 from __future__ import annotations
@@ -22,19 +27,21 @@ import io
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dlp.data.lmdb_io import DatumWriter, encode_datum, format_key, write_mean_binaryproto
+from dlp.data.dataset_writer import DatasetWriter
+from dlp.data.lmdb_io import encode_datum, encode_mean_binaryproto
 from dlp.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
-from dlp.data.preprocess import Preprocessing, preprocess_label, preprocess_slice
-from dlp.data.sources import DatasetSource, Problem, SkipItem, SourceItem
-from dlp.errors import DLPError, InputError
-from dlp.fsutil import atomic_directory, atomic_write_text
+from dlp.data.memory import keep_freed_memory
+from dlp.data.preprocess import Preprocessing
+from dlp.data.slice_pipeline import PreparedItem, SlicePreparer, resolve_workers
+from dlp.data.sources import DatasetSource, Problem, SourceItem
+from dlp.errors import InputError
+from dlp.fsutil import atomic_directory
 from dlp.progress import CancelToken, ProgressCallback, report
 
 REPORT_NAME = "build-report.json"
@@ -55,6 +62,10 @@ class BuildOptions:
     strict: bool = False
     encoding: str | None = None   # "png" stores compressed uint8 Datums
     shuffle: bool = True          # shuffle record order within each split (by seed)
+    #: processes preparing slices, the builder's own included: None = automatic (one per
+    #: idle core for large builds), 0 or 1 = the builder's process alone, N = N in all
+    #: (N - 1 forked workers); the dataset is the same either way
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         for name, value in (("val", self.val_percent), ("test", self.test_percent)):
@@ -62,6 +73,9 @@ class BuildOptions:
                 raise InputError(f"--{name} must be a percentage in [0, 100); got {value}")
         if self.val_percent + self.test_percent >= 100:
             raise InputError("--val plus --test must leave cases for training (< 100 %)")
+        if self.workers is not None and (not isinstance(self.workers, int)
+                                         or self.workers < 0):
+            raise InputError(f"--workers must be a whole number >= 0; got {self.workers}")
         if self.encoding is not None and self.preprocessing.bits != 8:
             raise InputError("--encoding png stores 8-bit images; use --bits 8")
 
@@ -75,6 +89,9 @@ class BuildReport:
     skipped: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     manifest: Manifest | None = None
+    #: processes that prepared slices (0 = the builder's own process alone); not saved,
+    #: as the dataset does not depend on it
+    workers: int = 0
 
     @property
     def total(self) -> int:
@@ -133,35 +150,6 @@ def split_cases(
     return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
 
 
-class _SplitWriter:
-    """The features and labels DBs of one split, written in lock-step."""
-
-    def __init__(self, root: Path, split: str) -> None:
-        self.features_rel = f"{split}_db/features"
-        self.labels_rel = f"{split}_db/labels"
-        # small batches committed in the background overlap disk writes with decoding
-        self.features = DatumWriter(root / self.features_rel, batch_bytes=4 << 20,
-                                    background=True)
-        self.labels = DatumWriter(root / self.labels_rel, batch_bytes=4 << 20,
-                                  background=True)
-        self.count = 0
-
-    def put(self, features: bytes, labels: bytes) -> str:
-        key = format_key(self.count)
-        self.features.put_bytes(key, features)
-        self.labels.put_bytes(key, labels)
-        self.count += 1
-        return key
-
-    def close(self) -> None:
-        self.features.close()
-        self.labels.close()
-
-    def abort(self) -> None:
-        self.features.abort()
-        self.labels.abort()
-
-
 class _Statistics:
     """Running train-split mean image and per-class pixel counts.
 
@@ -178,9 +166,8 @@ class _Statistics:
         self.images = 0
         self.class_counts = np.zeros(256, dtype=np.int64)
 
-    def add(self, features: np.ndarray, labels: np.ndarray, train: bool) -> None:
-        if not train:
-            return
+    def add(self, features: np.ndarray, class_counts: np.ndarray) -> None:
+        """Add a train slice: features (C, H, W) and its label counts (``label_counts``)."""
         if self.block is None:
             self.block = np.zeros(features.shape, dtype=np.float32)
             self.total = np.zeros(features.shape, dtype=np.float64)
@@ -189,9 +176,7 @@ class _Statistics:
         self.images += 1
         if self.in_block == self._BLOCK:
             self._fold()
-        # a compare-and-count per class present beats bincount's cast of every pixel
-        for value in range(int(labels.max(initial=0)) + 1):
-            self.class_counts[value] += np.count_nonzero(labels == value)
+        self.class_counts[: len(class_counts)] += class_counts
 
     def _fold(self) -> None:
         if self.block is not None and self.in_block:
@@ -235,19 +220,82 @@ def _check_replaceable(out: Path) -> None:
         )
 
 
-def _in_parallel(tasks: list) -> None:
-    """Run small I/O-bound tasks (writes ending in fsync) at once; re-raise the first error."""
-    with ThreadPoolExecutor(max_workers=max(len(tasks), 1)) as pool:
-        for future in [pool.submit(task) for task in tasks]:
-            future.result()
-
-
 def _records_csv(rows: list[tuple[str, str, str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["split", "key", "case", "slice"])
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+class _StoredRecords:
+    """What a build has stored: records in order, train statistics, problems met."""
+
+    def __init__(self, dataset: DatasetWriter, result: BuildReport, strict: bool) -> None:
+        self.dataset, self.result, self.strict = dataset, result, strict
+        self.stats = _Statistics()
+        self.records: list[tuple[str, str, str, str]] = []
+        self.shape: tuple[int, ...] | None = None
+        self.cases: dict[str, set[str]] = {split: set() for split in SPLIT_ORDER}
+
+    def add(self, split: str, item: SourceItem, prepared: PreparedItem) -> None:
+        """Store the slices of ``item`` in ``split``, or record why there are none."""
+        if prepared.skipped is not None:
+            self.result.skipped.append(prepared.skipped)
+            return
+        if prepared.problem is not None:
+            _fail_or_record(prepared.problem, self.result.problems, self.strict)
+            return
+        for ready in prepared.slices:
+            if isinstance(ready, Problem):
+                _fail_or_record(ready, self.result.problems, self.strict)
+                continue
+            if self.shape is None:
+                self.shape = ready.features.shape
+            elif ready.features.shape != self.shape:
+                _fail_or_record(Problem(ready.name, f"slice becomes {ready.features.shape} but "
+                                                    f"the dataset is {self.shape}; give --size"),
+                                self.result.problems, self.strict)
+                continue
+            key = self.dataset.put(split, ready.features_datum or encode_datum(ready.features),
+                                   encode_datum(ready.labels))
+            if split == "train":
+                self.stats.add(ready.features, ready.class_counts)
+            self.records.append((split, key, item.case, ready.name))
+            self.cases[split].add(item.case)
+
+    def finish(self, source: DatasetSource, options: BuildOptions) -> Manifest:
+        """Fill the report's counts and cases; the dataset's manifest."""
+        splits = self.dataset.splits
+        if "train" not in splits:
+            raise BuildError(
+                "no training slices were written"
+                + (f"; first problem: {self.result.problems[0]}" if self.result.problems
+                   else "")
+            )
+        result = self.result
+        result.counts = {split: splits[split].count for split in SPLIT_ORDER if split in splits}
+        result.cases = {split: sorted(self.cases[split]) for split in result.counts}
+        counts = self.stats.class_counts
+        classes = _classes(source, counts)
+        counts = counts[: len(classes)]
+        total_pixels = max(int(counts.sum()), 1)
+        return Manifest(
+            shape=list(self.shape),  # type: ignore[arg-type]
+            dtype=options.preprocessing.dtype,
+            classes=classes,
+            splits={split: SplitInfo(splits[split].count, result.cases[split],
+                                     splits[split].features_rel, splits[split].labels_rel)
+                    for split in result.counts},
+            preprocessing=options.preprocessing,
+            class_pixel_frequencies=[round(float(c) / total_pixels, 8) for c in counts],
+            class_pixel_counts=[int(c) for c in counts],
+            mean_file="mean.binaryproto",
+            source=source.describe(),
+            seed=options.seed,
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            extra={"encoding": options.encoding, "frequencies_from": "train"},
+        )
 
 
 def build_dataset(
@@ -266,6 +314,7 @@ def build_dataset(
     options = options or BuildOptions()
     prep = options.preprocessing
     started = time.perf_counter()
+    keep_freed_memory()  # a build allocates per slice: reuse memory, not fault it in again
     out = Path(out_dir)
     _check_replaceable(out)
     result = BuildReport(out_dir=out)
@@ -288,94 +337,33 @@ def build_dataset(
             items = [items[i] for i in rng.permutation(len(items))]
         ordered += [(split, item) for item in items]
 
-    stats = _Statistics()
-    records: list[tuple[str, str, str, str]] = []
-    shape: tuple[int, ...] | None = None
-    cases_written: dict[str, set[str]] = {split: set() for split in SPLIT_ORDER}
+    workers = result.workers = resolve_workers(options.workers, len(ordered))
     with atomic_directory(out) as tmp:
-        writers: dict[str, _SplitWriter] = {}
+        dataset = DatasetWriter(tmp, [split for split, _ in ordered])
+        stored = _StoredRecords(dataset, result, options.strict)
         try:
-            for done, (split, item) in enumerate(ordered):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                report(progress, done, len(ordered), item.name)
-                try:
-                    slices = source.load(item)
-                except SkipItem as skip:
-                    result.skipped.append(Problem(item.name, str(skip)))
-                    continue
-                except DLPError as exc:
-                    _fail_or_record(Problem(str(getattr(exc, "path", item.name)),
-                                            getattr(exc, "reason", str(exc))),
-                                    result.problems, options.strict)
-                    continue
-                for name, image, labels in slices:
-                    try:
-                        features = preprocess_slice(image, prep)
-                        label_plane = preprocess_label(labels, prep)
-                    except DLPError as exc:
-                        _fail_or_record(Problem(name, str(exc)), result.problems, options.strict)
-                        continue
-                    if shape is None:
-                        shape = features.shape
-                    elif features.shape != shape:
-                        _fail_or_record(Problem(name, f"slice becomes {features.shape} but the "
-                                                      f"dataset is {shape}; give --size"),
-                                        result.problems, options.strict)
-                        continue
-                    if split not in writers:
-                        writers[split] = _SplitWriter(tmp, split)
-                    key = writers[split].put(
-                        encode_datum(features, 0, options.encoding),
-                        encode_datum(label_plane, 0),
-                    )
-                    stats.add(features, label_plane, split == "train")
-                    records.append((split, key, item.case, name))
-                    cases_written[split].add(item.case)
+            with SlicePreparer(source, [item for _, item in ordered], prep, options.encoding,
+                               workers) as preparer:
+                prepared_items = iter(preparer)
+                for done, (split, item) in enumerate(ordered):
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    report(progress, done, len(ordered), item.name)
+                    stored.add(split, item, next(prepared_items))
             report(progress, len(ordered), len(ordered), "finishing")
+            dataset.close_databases()
+            manifest = stored.finish(source, options)
+            result.seconds = time.perf_counter() - started
+            # the small files are synced while the last DBs are
+            dataset.write_file("mean.binaryproto", encode_mean_binaryproto(stored.stats.mean()))
+            dataset.write_file(MANIFEST_NAME, manifest.to_json().encode("utf-8"))
+            dataset.write_file(REPORT_NAME,
+                               (json.dumps(result.to_dict(), indent=2) + "\n").encode("utf-8"))
+            dataset.write_file(RECORDS_NAME, _records_csv(stored.records).encode("utf-8"))
+            dataset.close()
         except BaseException:
-            for writer in writers.values():
-                writer.abort()
+            dataset.abort()
             raise
-        # closing syncs each DB to disk; the fsyncs release the GIL, so run them together
-        _in_parallel([db.close for writer in writers.values()
-                      for db in (writer.features, writer.labels)])
-        if "train" not in writers:
-            raise BuildError(
-                "no training slices were written"
-                + (f"; first problem: {result.problems[0]}" if result.problems else "")
-            )
-        mean = stats.mean()
-        counts = stats.class_counts
-        classes = _classes(source, counts)
-        counts = counts[: len(classes)]
-        total_pixels = max(int(counts.sum()), 1)
-        result.counts = {split: writers[split].count for split in SPLIT_ORDER if split in writers}
-        result.cases = {split: sorted(cases_written[split]) for split in result.counts}
-        manifest = Manifest(
-            shape=list(shape),  # type: ignore[arg-type]
-            dtype=prep.dtype,
-            classes=classes,
-            splits={split: SplitInfo(writers[split].count, result.cases[split],
-                                     writers[split].features_rel, writers[split].labels_rel)
-                    for split in result.counts},
-            preprocessing=prep,
-            class_pixel_frequencies=[round(float(c) / total_pixels, 8) for c in counts],
-            class_pixel_counts=[int(c) for c in counts],
-            mean_file="mean.binaryproto",
-            source=source.describe(),
-            seed=options.seed,
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            extra={"encoding": options.encoding, "frequencies_from": "train"},
-        )
-        result.seconds = time.perf_counter() - started
-        report_text = json.dumps(result.to_dict(), indent=2) + "\n"
-        _in_parallel([
-            lambda: write_mean_binaryproto(mean, tmp / "mean.binaryproto"),
-            lambda: manifest.save(tmp / MANIFEST_NAME),
-            lambda: atomic_write_text(tmp / REPORT_NAME, report_text),
-            lambda: atomic_write_text(tmp / RECORDS_NAME, _records_csv(records)),
-        ])
     manifest.path = out / MANIFEST_NAME
     result.manifest = manifest
     return result

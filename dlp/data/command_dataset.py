@@ -30,6 +30,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the case split and order")
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first unreadable or unmatched file")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes preparing slices, this one included (default: one "
+                             "per idle core for a large build; 1 = this process only); the "
+                             "dataset is the same either way")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         channels=args.channels, bits=args.bits,
     )
     options = BuildOptions(preprocessing=prep, val_percent=args.val, test_percent=args.test,
-                           seed=args.seed, strict=args.strict, encoding=args.encoding)
+                           seed=args.seed, strict=args.strict, encoding=args.encoding,
+                           workers=args.workers)
     source = make_source(args)
     with terminal_progress(f"Building {args.source} dataset", unit="image") as progress:
         result = build_dataset(source, args.out, options, progress=progress)

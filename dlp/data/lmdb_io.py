@@ -28,6 +28,7 @@ import numpy as np
 
 from dlp.errors import InputError
 from dlp.proto import caffe_pb2
+from dlp.proto.wire import WireError, encode_varint, read_varint, skip_field
 
 
 class DatumError(InputError):
@@ -40,20 +41,6 @@ def format_key(index: int) -> str:
 
 
 # --------------------------------------------------------------------------- encoding
-
-def _varint(value: int) -> bytes:
-    if value < 0:  # proto int32 negatives are sign-extended to 64 bits
-        value += 1 << 64
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
 
 def _as_chw(array: np.ndarray) -> np.ndarray:
     arr = np.asarray(array)
@@ -94,20 +81,21 @@ def encode_datum(array: np.ndarray, label: int = 0, encoding: str | None = None)
     """
     arr = _as_chw(array)
     channels, height, width = (int(n) for n in arr.shape)
-    parts = [b"\x08", _varint(channels), b"\x10", _varint(height), b"\x18", _varint(width)]
+    parts = [b"\x08", encode_varint(channels), b"\x10", encode_varint(height),
+             b"\x18", encode_varint(width)]
     if encoding:
         payload = _encode_image(arr, encoding)
-        parts += [b"\x22", _varint(len(payload)), payload]
+        parts += [b"\x22", encode_varint(len(payload)), payload]
     elif arr.dtype == np.uint8:
         # a memoryview, not tobytes(): the final join is then the only copy
         payload = memoryview(np.ascontiguousarray(arr)).cast("B")
-        parts += [b"\x22", _varint(len(payload)), payload]
+        parts += [b"\x22", encode_varint(len(payload)), payload]
     else:
         floats = memoryview(np.ascontiguousarray(arr, dtype="<f4")).cast("B")
-    parts += [b"\x28", _varint(int(label))]
+    parts += [b"\x28", encode_varint(int(label))]
     if not encoding and arr.dtype != np.uint8:
         # packed repeated float: Caffe's proto2 parser accepts it for float_data
-        parts += [b"\x32", _varint(len(floats)), floats]
+        parts += [b"\x32", encode_varint(len(floats)), floats]
     if encoding:
         parts += [b"\x38\x01"]
     return b"".join(parts)
@@ -121,22 +109,6 @@ def array_to_datum(array: np.ndarray, label: int = 0, encoding: str | None = Non
 
 
 # --------------------------------------------------------------------------- decoding
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise DatumError("truncated Datum (varint runs past the end)")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise DatumError("malformed Datum (varint longer than 10 bytes)")
-
 
 def _signed32(value: int) -> int:
     value &= 0xFFFFFFFFFFFFFFFF
@@ -156,19 +128,6 @@ def _unpacked_float_run(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
     run = int(not_tag[0]) if not_tag.size else count
     values = np.ascontiguousarray(block[:run, 1:]).view("<f4").reshape(-1)
     return values, pos + run * 5
-
-
-def _skip_field(buf: bytes, pos: int, wire_type: int) -> int:
-    if wire_type == 0:
-        return _read_varint(buf, pos)[1]
-    if wire_type == 1:
-        return pos + 8
-    if wire_type == 2:
-        length, pos = _read_varint(buf, pos)
-        return pos + length
-    if wire_type == 5:
-        return pos + 4
-    raise DatumError(f"malformed Datum (unsupported wire type {wire_type})")
 
 
 def _decode_image(payload: bytes) -> np.ndarray:
@@ -191,7 +150,13 @@ def decode_datum(buf: bytes | memoryview) -> tuple[np.ndarray, int]:
     The array is uint8 for ``data``/encoded Datums and float32 for ``float_data``;
     it never aliases ``buf`` (LMDB buffers are only valid inside their transaction).
     """
-    buf = bytes(buf)
+    try:
+        return _decode_datum(bytes(buf))
+    except WireError as exc:
+        raise DatumError(f"Datum is {exc}") from None
+
+
+def _decode_datum(buf: bytes) -> tuple[np.ndarray, int]:
     channels = height = width = 0
     label = 0
     data: bytes | None = None
@@ -200,10 +165,10 @@ def decode_datum(buf: bytes | memoryview) -> tuple[np.ndarray, int]:
     pos = 0
     end = len(buf)
     while pos < end:
-        tag, pos = _read_varint(buf, pos)
+        tag, pos = read_varint(buf, pos)
         field, wire_type = tag >> 3, tag & 7
         if field in (1, 2, 3, 5, 7) and wire_type == 0:
-            value, pos = _read_varint(buf, pos)
+            value, pos = read_varint(buf, pos)
             if field == 1:
                 channels = value
             elif field == 2:
@@ -215,11 +180,11 @@ def decode_datum(buf: bytes | memoryview) -> tuple[np.ndarray, int]:
             else:
                 encoded = bool(value)
         elif field == 4 and wire_type == 2:
-            length, pos = _read_varint(buf, pos)
+            length, pos = read_varint(buf, pos)
             data = buf[pos:pos + length]
             pos += length
         elif field == 6 and wire_type == 2:
-            length, pos = _read_varint(buf, pos)
+            length, pos = read_varint(buf, pos)
             if pos + length > end:
                 raise DatumError("truncated Datum (float_data runs past the end)")
             if length % 4:
@@ -230,7 +195,7 @@ def decode_datum(buf: bytes | memoryview) -> tuple[np.ndarray, int]:
             values, pos = _unpacked_float_run(buf, pos - 1)
             float_chunks.append(values)
         else:
-            pos = _skip_field(buf, pos, wire_type)
+            pos = skip_field(buf, pos, wire_type)
         if pos > end:
             raise DatumError("truncated Datum (a field runs past the end)")
     if encoded:
@@ -431,6 +396,9 @@ class DatumWriter:
     caller prepares the next (LMDB releases the GIL while it copies and syncs), so
     a dataset build decodes and writes at the same time.  Use as a context manager
     (or call :meth:`close`) so the last batch is committed and synced.
+    ``sync_commits=False`` skips the disk sync of each batch, leaving one sync in
+    :meth:`close`: for a database nobody reads before it is closed (a dataset being
+    built in a temporary folder), where a crash loses the whole build anyway.
     """
 
     def __init__(
@@ -440,12 +408,14 @@ class DatumWriter:
         map_size: int = 64 << 20,
         batch_bytes: int = 32 << 20,
         background: bool = False,
+        sync_commits: bool = True,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             self._env = lmdb.open(
-                str(self.path), map_size=map_size, subdir=True, meminit=False, map_async=True
+                str(self.path), map_size=map_size, subdir=True, meminit=False, map_async=True,
+                sync=sync_commits,
             )
         except lmdb.Error as exc:
             raise DatumError(f"{self.path}: cannot create LMDB database: {exc}") from exc
@@ -594,13 +564,25 @@ def read_mean_binaryproto(path: str | os.PathLike[str]) -> np.ndarray:
     return values.reshape(dims)
 
 
+def encode_mean_binaryproto(mean: np.ndarray) -> bytes:
+    """Serialised ``BlobProto`` of a (C, H, W) mean, as ``caffe_pb2`` would write it.
+
+    Legacy num/channels/height/width dims and packed ``data`` floats, assembled like
+    :func:`encode_datum`: a protobuf ``repeated float`` filled from a Python list
+    costs more than the rest of finishing a dataset.
+    """
+    arr = _as_chw(np.asarray(mean, dtype=np.float32))
+    channels, height, width = (int(n) for n in arr.shape)
+    floats = memoryview(np.ascontiguousarray(arr, dtype="<f4")).cast("B")
+    parts = [b"\x08\x01", b"\x10", encode_varint(channels), b"\x18", encode_varint(height),
+             b"\x20", encode_varint(width)]
+    if len(floats):  # an empty packed field is omitted, as protobuf does
+        parts += [b"\x2a", encode_varint(len(floats)), floats]
+    return b"".join(parts)
+
+
 def write_mean_binaryproto(mean: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write a (C, H, W) mean as Caffe's ``mean.binaryproto`` (legacy num/channels/… dims)."""
     from dlp.fsutil import atomic_write_bytes
 
-    arr = _as_chw(np.asarray(mean, dtype=np.float32))
-    blob = caffe_pb2.BlobProto()
-    blob.num = 1
-    blob.channels, blob.height, blob.width = (int(n) for n in arr.shape)
-    blob.data.extend(arr.reshape(-1).tolist())
-    atomic_write_bytes(path, blob.SerializeToString())
+    atomic_write_bytes(path, encode_mean_binaryproto(mean))

@@ -151,6 +151,10 @@ class Manifest:
         path = Path(path)
         if path.is_dir():
             path = path / MANIFEST_NAME
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write_text(path, self.to_json())
         self.path = path
         return path
+
+    def to_json(self) -> str:
+        """The text :meth:`save` writes."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"

@@ -105,15 +105,20 @@ def _to_gray_or_bgr(image: np.ndarray, channels: int) -> np.ndarray:
 def _normalise(planes: np.ndarray, prep: Preprocessing) -> np.ndarray:
     if prep.intensity == "none":
         return planes
+    # one new array, then in-place steps: each fresh 256 KiB temporary costs page faults
     if prep.intensity == "window":
         center, width = prep.window  # type: ignore[misc]
         low = center - width / 2.0
-        return np.clip((planes - low) * np.float32(255.0 / width), 0, 255)
+        out = np.subtract(planes, low, dtype=np.result_type(planes, low))
+        np.multiply(out, np.float32(255.0 / width), out=out)
+        return np.clip(out, 0, 255, out=out)
     if prep.intensity == "minmax":
         low, high = float(planes.min()), float(planes.max())
         if high <= low:
             return np.zeros_like(planes)
-        return (planes - np.float32(low)) * np.float32(255.0 / (high - low))
+        out = np.subtract(planes, np.float32(low))
+        np.multiply(out, np.float32(255.0 / (high - low)), out=out)
+        return out
     mean, std = float(planes.mean()), float(planes.std())
     scaled = (planes - np.float32(mean)) / np.float32(std if std > 0 else 1.0)
     if prep.bits == 8:

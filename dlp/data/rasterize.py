@@ -21,19 +21,19 @@ import numpy as np
 from dlp.errors import InputError
 
 
-def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Boolean (H, W) mask of the pixels whose centres lie inside the polygon.
+def _inside_window(
+    points: np.ndarray, shape: tuple[int, int]
+) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """The polygon's bounding window in the image and which pixels of it are inside.
 
-    ``points`` is (N, 2) of (x = column, y = row) vertices in pixel units; the
-    polygon closes itself (the last vertex joins the first).
+    ``None`` when no pixel centre is inside (or the polygon has < 3 vertices).
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise InputError(f"a polygon is an (N, 2) array of x, y points; got shape {pts.shape}")
     height, width = shape
-    mask = np.zeros((height, width), dtype=bool)
     if len(pts) < 3:
-        return mask
+        return None
     x0, y0 = pts[:, 0], pts[:, 1]
     x1, y1 = np.concatenate((x0[1:], x0[:1])), np.concatenate((y0[1:], y0[:1]))
     # rows r (pixel-centre y) crossed by an edge: lower <= r < upper (half-open)
@@ -42,7 +42,7 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     counts = np.maximum(upper - lower, 0)
     total = int(counts.sum())
     if total == 0:
-        return mask
+        return None
     edge = np.repeat(np.arange(len(pts)), counts)
     starts = np.repeat(lower - np.cumsum(counts) + counts, counts)
     rows = np.arange(total) + starts
@@ -61,7 +61,29 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     toggles = np.bincount(flat, minlength=(row_hi - row_lo) * box_w).reshape(-1, box_w)
     inside = (np.cumsum(toggles, axis=1) & 1).astype(bool)
     usable = min(box_w, width - col_lo)
-    mask[row_lo:row_hi, col_lo:col_lo + usable] = inside[:, :usable]
+    return (slice(row_lo, row_hi), slice(col_lo, col_lo + usable)), inside[:, :usable]
+
+
+def paint_polygon(target: np.ndarray, points: np.ndarray, value: int | bool) -> None:
+    """Set the pixels of ``target`` (H, W) whose centres lie inside the polygon to ``value``.
+
+    Only the polygon's bounding window is touched, which is what makes painting a
+    contour into a label map cheap.
+    """
+    found = _inside_window(points, target.shape[:2])
+    if found is not None:
+        window, inside = found
+        target[window][inside] = value
+
+
+def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean (H, W) mask of the pixels whose centres lie inside the polygon.
+
+    ``points`` is (N, 2) of (x = column, y = row) vertices in pixel units; the
+    polygon closes itself (the last vertex joins the first).
+    """
+    mask = np.zeros(shape, dtype=bool)
+    paint_polygon(mask, points, True)
     return mask
 
 
@@ -71,5 +93,5 @@ def polygons_to_labels(
     """uint8 (H, W) label map: each ``(points, label)`` painted in order (later wins)."""
     labels = np.zeros(shape, dtype=np.uint8)
     for points, label in polygons:
-        labels[polygon_mask(points, shape)] = label
+        paint_polygon(labels, points, label)
     return labels

@@ -99,13 +99,15 @@ class SunnybrookSource:
 
     def load(self, item: SourceItem) -> list[Slice]:
         from dlp.data.readers.dicom import read_dicom_slice
-        from dlp.data.sunnybrook import contour_labels
+        from dlp.data.sunnybrook import CLASS_SETS, contour_labels
 
-        image = read_dicom_slice(item.payload.image_path)
-        labels = contour_labels(item.payload, image.shape[:2], self.class_set)
-        if labels is None:
+        # skipped before decoding: with endo,epi half the contoured frames lack o-contours
+        if any(kind not in item.payload.contours for kind, _ in CLASS_SETS[self.class_set][1]):
             wanted = "o- and i-contours" if "epi" in self.class_set else "an i-contour"
             raise SkipItem(f"classes {self.class_set} need {wanted}")
+        image = read_dicom_slice(item.payload.image_path)
+        labels = contour_labels(item.payload, image.shape[:2], self.class_set)
+        assert labels is not None, "every contour the classes need is there"
         return [(item.name, image, labels)]
 
     def describe(self) -> dict[str, Any]:

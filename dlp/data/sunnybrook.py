@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlp.data.rasterize import polygon_mask
+from dlp.data.rasterize import paint_polygon
 from dlp.data.sunnybrook_layout import (
     CONTOUR_FILE_RE,
     DEFAULT_SERIES_TABLE,
@@ -110,14 +110,20 @@ class SunnybrookScan:
 
 
 def _case_folders(root: Path, what: str) -> dict[str, Path]:
+    # one os.walk (directory entries, no stat per file) that stops at case folders:
+    # a folder named like a case inside a case folder is not another case
+    candidates: list[tuple[Path, str]] = []
+    for folder, subfolders, _files in os.walk(root, followlinks=True):
+        below = []
+        for name in subfolders:
+            case = canonical_case(name)
+            if case is None:
+                below.append(name)
+            else:
+                candidates.append((Path(folder, name), case))
+        subfolders[:] = below
     found: dict[str, Path] = {}
-    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
-        case = canonical_case(folder.name)
-        if case is None:
-            continue
-        if any(canonical_case(parent.name) for parent in folder.relative_to(root).parents
-               if parent.name):
-            continue  # a folder named like a case inside a case folder
+    for folder, case in sorted(candidates):
         if case in found:
             raise InputError(
                 f"case {case} appears twice among the {what}: {found[case]} and {folder}"
@@ -126,13 +132,33 @@ def _case_folders(root: Path, what: str) -> dict[str, Path]:
     return found
 
 
-def _resolve_image(folder: Path, series: int | None, number: int) -> Path | None:
+def _contour_files(folder: Path) -> list[Path]:
+    """The contour files below ``folder``, in path order."""
+    found = []
+    for parent, _dirs, files in os.walk(folder, followlinks=True):
+        parts = tuple(Path(parent).parts)
+        found += [(parts, name) for name in files if name.endswith("contour-manual.txt")]
+    # sorted as the paths would sort (by parts), before paying for Path objects
+    found.sort()
+    bases: dict[tuple[str, ...], Path] = {}
+    return [bases.setdefault(parts, Path(*parts)) / name for parts, name in found]
+
+
+def _image_names(folder: Path) -> set[str]:
+    """Names of the files directly in ``folder`` (one directory listing per case)."""
+    with os.scandir(folder) as entries:
+        return {entry.name for entry in entries if entry.is_file()}
+
+
+def _resolve_image(
+    folder: Path, names: set[str], series: int | None, number: int
+) -> Path | None:
     if series is not None:
-        path = folder / image_file_name(series, number)
-        return path if path.is_file() else None
-    candidates = [p for p in folder.iterdir()
-                  if (m := IMAGE_FILE_RE.match(p.name)) and int(m.group(2)) == number]
-    return candidates[0] if len(candidates) == 1 else None
+        name = image_file_name(series, number)
+        return folder / name if name in names else None
+    candidates = [name for name in names
+                  if (m := IMAGE_FILE_RE.match(name)) and int(m.group(2)) == number]
+    return folder / candidates[0] if len(candidates) == 1 else None
 
 
 def scan_sunnybrook(
@@ -168,7 +194,8 @@ def scan_sunnybrook(
                                              f"{images_root}"))
             continue
         series = table.get(case)
-        for contour in sorted(contour_folder.rglob("*contour-manual.txt")):
+        image_names = _image_names(image_folder)
+        for contour in _contour_files(contour_folder):
             match = CONTOUR_FILE_RE.match(contour.name)
             if match is None:
                 problems.append((contour, "contour file name is not "
@@ -177,7 +204,7 @@ def scan_sunnybrook(
             number, kind = int(match.group(2)), match.group(3).lower()
             key = (case, number)
             if key not in matched:
-                image = _resolve_image(image_folder, series, number)
+                image = _resolve_image(image_folder, image_names, series, number)
                 if image is None:
                     expected = (image_file_name(series, number) if series is not None
                                 else f"IM-<series>-{number:04d}.dcm (case not in the series "
@@ -207,5 +234,5 @@ def contour_labels(
         path = item.contours.get(kind)
         if path is None:
             return None
-        labels[polygon_mask(read_contour(path), shape)] = value
+        paint_polygon(labels, read_contour(path), value)
     return labels

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from dlp.errors import InputError
 from dlp.fsutil import atomic_write_bytes
 from dlp.proto import caffe_pb2
+from dlp.proto.wire import WireError, encode_varint, read_varint, skip_field
 
 if TYPE_CHECKING:
     from dlp.engine.net import Net
@@ -30,40 +31,14 @@ class WeightsError(InputError):
 
 # -- blobs <-> arrays ------------------------------------------------------------------------
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise WeightsError("truncated blob")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
 def tensor_to_blob(tensor: torch.Tensor) -> caffe_pb2.BlobProto:
     """A ``BlobProto`` with ``shape`` and packed float ``data`` holding ``tensor``."""
     array = tensor.detach().to("cpu", torch.float32).contiguous().numpy()
-    dims = b"".join(_varint(int(d)) for d in array.shape)
-    shape = b"\x0a" + _varint(len(dims)) + dims  # BlobShape.dim = 1, packed
+    dims = b"".join(encode_varint(int(d)) for d in array.shape)
+    shape = b"\x0a" + encode_varint(len(dims)) + dims  # BlobShape.dim = 1, packed
     payload = array.astype("<f4", copy=False).tobytes()
-    wire = b"\x2a" + _varint(len(payload)) + payload  # BlobProto.data = 5, packed
-    wire += b"\x3a" + _varint(len(shape)) + shape  # BlobProto.shape = 7
+    wire = b"\x2a" + encode_varint(len(payload)) + payload  # BlobProto.data = 5, packed
+    wire += b"\x3a" + encode_varint(len(shape)) + shape  # BlobProto.shape = 7
     return caffe_pb2.BlobProto.FromString(wire)
 
 
@@ -82,23 +57,21 @@ def blob_to_array(blob: caffe_pb2.BlobProto) -> np.ndarray:
     chunks: list[np.ndarray] = []
     pos = 0
     while pos < len(buf):
-        tag, pos = _read_varint(buf, pos)
-        number, wire_type = tag >> 3, tag & 7
-        if wire_type == 2:
-            length, pos = _read_varint(buf, pos)
-            if number == 5:
+        try:
+            tag, pos = read_varint(buf, pos)
+            number, wire_type = tag >> 3, tag & 7
+            if wire_type == 2 and number == 5:  # packed float data
+                length, pos = read_varint(buf, pos)
                 chunks.append(np.frombuffer(buf, "<f4", length // 4, pos))
-            elif number == 8:
+                pos += length
+            elif wire_type == 2 and number == 8:  # packed double_data
+                length, pos = read_varint(buf, pos)
                 chunks.append(np.frombuffer(buf, "<f8", length // 8, pos).astype(np.float32))
-            pos += length
-        elif wire_type == 0:
-            _, pos = _read_varint(buf, pos)
-        elif wire_type == 5:
-            pos += 4
-        elif wire_type == 1:
-            pos += 8
-        else:
-            raise WeightsError(f"unexpected wire type {wire_type} in a blob")
+                pos += length
+            else:
+                pos = skip_field(buf, pos, wire_type)
+        except WireError as exc:
+            raise WeightsError(f"blob is {exc}") from None
     if not chunks:  # unpacked floats (legal, rare)
         values = blob.data if len(blob.data) else blob.double_data
         chunks.append(np.asarray(list(values), np.float32))

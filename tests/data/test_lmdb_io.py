@@ -17,6 +17,7 @@ from dlp.data.lmdb_io import (
     datum_to_array,
     decode_datum,
     encode_datum,
+    encode_mean_binaryproto,
     read_mean_binaryproto,
     write_mean_binaryproto,
 )
@@ -177,6 +178,24 @@ def test_mean_binaryproto_round_trip_and_caffe_layout(tmp_path: Path) -> None:
     (tmp_path / "junk.binaryproto").write_bytes(b"\xff\xff\xff")
     with pytest.raises(DatumError, match=r"junk\.binaryproto"):
         read_mean_binaryproto(tmp_path / "junk.binaryproto")
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 7), (3, 2, 2), (1, 256, 256)])
+def test_mean_bytes_are_what_protobuf_writes(shape) -> None:
+    mean = np.random.default_rng(1).normal(100, 30, shape).astype(np.float32)
+    blob = caffe_pb2.BlobProto(num=1, channels=shape[0], height=shape[1], width=shape[2])
+    blob.data.extend(mean.reshape(-1).tolist())
+    assert encode_mean_binaryproto(mean) == blob.SerializeToString()
+
+
+def test_unsynced_commits_still_hold_everything_after_close(tmp_path: Path) -> None:
+    arrays = [np.full((1, 32, 32), i, np.uint8) for i in range(50)]
+    with DatumWriter(tmp_path / "db", map_size=16 << 10, batch_bytes=5_000, background=True,
+                     sync_commits=False) as writer:
+        for array in arrays:
+            writer.append(array)
+    with DatumDB(tmp_path / "db") as db:
+        assert [int(a[0, 0, 0]) for _, a, _ in db] == list(range(50))
 
 
 def test_one_database_open_twice_shares_the_environment(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlp.data.rasterize import polygon_mask, polygons_to_labels
+from dlp.data.rasterize import paint_polygon, polygon_mask, polygons_to_labels
 from dlp.errors import InputError
 
 
@@ -73,3 +73,13 @@ def test_bad_polygon_is_an_input_error() -> None:
     with pytest.raises(InputError, match=r"\(N, 2\)"):
         polygon_mask(np.zeros((4, 3)), (4, 4))
     assert not polygon_mask(np.zeros((2, 2)), (4, 4)).any()
+
+
+def test_painting_in_place_sets_exactly_the_mask_pixels() -> None:
+    theta = np.linspace(0, 2 * np.pi, 57, endpoint=False)
+    polygon = np.stack([30.3 + 11 * np.cos(theta), 8.6 + 14 * np.sin(theta)], 1)  # clipped
+    labels = np.full((40, 48), 7, np.uint8)
+    paint_polygon(labels, polygon, 3)
+    mask = polygon_mask(polygon, (40, 48))
+    assert mask.any() and not mask.all()
+    np.testing.assert_array_equal(labels, np.where(mask, 3, 7))

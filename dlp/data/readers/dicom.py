@@ -67,25 +67,86 @@ def _decoder_hint(syntax_name: str) -> str:
 
 _NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
 
+#: the elements a grayscale slice is decoded and rescaled from
+_SLICE_TAGS = {
+    "SamplesPerPixel": 0x00280002, "PhotometricInterpretation": 0x00280004,
+    "NumberOfFrames": 0x00280008, "Rows": 0x00280010, "Columns": 0x00280011,
+    "BitsAllocated": 0x00280100, "BitsStored": 0x00280101, "PixelRepresentation": 0x00280103,
+    "RescaleIntercept": 0x00281052, "RescaleSlope": 0x00281053,
+}
+_PIXEL_DATA_TAG = 0x7FE00010
 
-def _native_pixels(ds, syntax: object) -> np.ndarray | None:
+
+def _raw_value(ds, tag: int) -> Any:
+    """The value of element ``tag`` (None if absent or empty), parsed from its raw bytes
+    for the few simple cases a slice header holds.
+
+    pydicom converts an element on first access through a general machinery that costs
+    ~30 µs each; a dataset build reads ten of them per slice, as much again as parsing
+    the file.  Anything but a single little-endian US or a single CS/DS/IS string goes
+    through pydicom as usual.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    element = ds.get_item(tag)
+    if element is None:
+        return None
+    if isinstance(element, RawDataElement) and element.VR is not None:
+        raw = element.value
+        if not raw:
+            return None
+        vr = element.VR
+        if vr == "US" and len(raw) == 2 and element.is_little_endian:
+            return int.from_bytes(raw, "little")
+        if vr in ("CS", "DS", "IS") and b"\\" not in raw:
+            text = raw.decode("ascii", "replace").strip(" \x00")
+            if vr == "CS":
+                return text
+            try:
+                return float(text) if vr == "DS" else int(text)
+            except ValueError:
+                pass  # pydicom decides what a malformed number means
+    value = ds[tag].value
+    return None if value is None or value == "" else value
+
+
+def _slice_header(ds) -> dict[str, Any]:
+    """The :data:`_SLICE_TAGS` values of ``ds`` by keyword (None when absent)."""
+    return {keyword: _raw_value(ds, tag) for keyword, tag in _SLICE_TAGS.items()}
+
+
+def _int_or(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
+def _pixel_bytes(ds) -> Any:
+    """The Pixel Data value, without pydicom's conversion when still raw (bytes either way)."""
+    element = ds.get_item(_PIXEL_DATA_TAG)
+    return None if element is None else element.value
+
+
+def _native_pixels(ds, syntax: object, header: dict[str, Any] | None = None) -> np.ndarray | None:
     """Single-frame grayscale little-endian uncompressed pixels, straight from the bytes.
 
     pydicom's general decoder costs about as much as parsing the file; this common
     case needs only a reshape (and the same unused-bit correction pydicom applies).
     Returns None for anything else, which then goes through ``ds.pixel_array``.
     """
-    if str(syntax) not in _NATIVE_LITTLE_ENDIAN or "PixelData" not in ds:
+    if str(syntax) not in _NATIVE_LITTLE_ENDIAN:
         return None
-    if int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.get("NumberOfFrames") or 1) != 1:
+    header = _slice_header(ds) if header is None else header
+    if (_int_or(header["SamplesPerPixel"], 1) != 1
+            or _int_or(header["NumberOfFrames"], 1) != 1):
         return None
-    allocated = int(ds.get("BitsAllocated") or 0)
-    stored = int(ds.get("BitsStored") or allocated)
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    allocated = _int_or(header["BitsAllocated"], 0)
+    stored = _int_or(header["BitsStored"], allocated)
+    signed = _int_or(header["PixelRepresentation"], 0) == 1
     if allocated not in (8, 16) or not 1 <= stored <= allocated:
         return None
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    raw = ds.PixelData
+    if header["Rows"] is None or header["Columns"] is None:
+        return None
+    rows, columns = int(header["Rows"]), int(header["Columns"])
+    raw = _pixel_bytes(ds)
     count = rows * columns
     if not isinstance(raw, bytes) or len(raw) < count * allocated // 8:
         return None
@@ -102,9 +163,9 @@ def _native_pixels(ds, syntax: object) -> np.ndarray | None:
     return pixels
 
 
-def _decode_pixels(ds, path: Path) -> np.ndarray:
+def _decode_pixels(ds, path: Path, header: dict[str, Any] | None = None) -> np.ndarray:
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    native = _native_pixels(ds, syntax)
+    native = _native_pixels(ds, syntax, header)
     if native is not None:
         return native
     try:
@@ -290,12 +351,18 @@ def read_dicom_slice(path: Path) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         ds = read_dicom_dataset(path)
-        if int(ds.get("NumberOfFrames") or 1) != 1 or int(ds.get("SamplesPerPixel", 1)) != 1:
+        try:
+            header = _slice_header(ds)
+        except Exception as exc:  # a malformed element pydicom cannot convert
+            raise ImageReadError(path, f"corrupt DICOM header ({type(exc).__name__}: {exc})"
+                                 ) from exc
+        if (_int_or(header["NumberOfFrames"], 1) != 1
+                or _int_or(header["SamplesPerPixel"], 1) != 1):
             return DicomReader().read(path)[0].array[0]
-        if "PixelData" not in ds:
+        if ds.get_item(_PIXEL_DATA_TAG) is None:
             raise ImageReadError(path, "DICOM file has no pixel data (not an image)")
         try:
-            pixels = _decode_pixels(ds, path)
+            pixels = _decode_pixels(ds, path, header)
         except ImageReadError:
             raise
         except Exception as exc:
@@ -304,12 +371,12 @@ def read_dicom_slice(path: Path) -> np.ndarray:
             ) from exc
     if pixels.ndim != 2:
         raise ImageReadError(path, f"decoded pixels have shape {pixels.shape}; expected (H, W)")
-    slope = float(ds.get("RescaleSlope") or 1.0)
-    intercept = float(ds.get("RescaleIntercept") or 0.0)
+    slope = float(header["RescaleSlope"] or 1.0)
+    intercept = float(header["RescaleIntercept"] or 0.0)
     array = pixels.astype(np.float32)
     if slope != 1.0 or intercept != 0.0:
         array = array * np.float32(slope) + np.float32(intercept)
-    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+    if str(header["PhotometricInterpretation"] or "").upper() == "MONOCHROME1":
         low, high = _stored_range(ds)
         array = np.float32((low + high) * slope + 2 * intercept) - array
     return array
