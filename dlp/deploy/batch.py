@@ -84,17 +84,41 @@ def process_item(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     on_predicted: Callable[[ItemResult], Any] | None = None,
+    on_loaded: Callable[[InputItem, Any], Any] | None = None,
 ) -> ItemResult:
-    """Segment one input; never raises for a bad file (the result carries the error).
+    """Segment one input and write its files; never raises for a bad file.
 
-    ``on_predicted`` is called with the result once the prediction and its measurements
-    exist, before the files are written (the GUI shows the overlay without waiting for
-    the export).  Cancellation is the one exception that propagates
-    (:class:`~dlp.errors.Cancelled`).
+    :func:`predict_item` then :func:`export_item`.  Cancellation is the one exception
+    that propagates (:class:`~dlp.errors.Cancelled`).
+    """
+    result = predict_item(session, item, truth_index, progress, cancel, on_predicted,
+                          on_loaded)
+    if result.ok and out_dir is not None:
+        export_item(result, session.labels, out_dir)
+    return result
+
+
+def predict_item(
+    session: InferenceSession,
+    item: InputItem,
+    truth_index: GroundTruthIndex | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_predicted: Callable[[ItemResult], Any] | None = None,
+    on_loaded: Callable[[InputItem, Any], Any] | None = None,
+) -> ItemResult:
+    """Read, segment, score and measure one input (no files); errors go in the result.
+
+    ``on_loaded(item, volume)`` is called once the image is read, before the prediction
+    (the GUI draws the image while the net runs); ``on_predicted(result)`` once the
+    prediction and its measurements exist (the GUI shows the overlay before any file
+    is written).
     """
     result = ItemResult(item=item)
     try:
         volume = load_input(item)
+        if on_loaded is not None:
+            on_loaded(item, volume)
         prediction = session.predict_volume(volume, progress=progress, cancel=cancel)
         result.prediction = prediction
         if truth_index is not None:
@@ -105,13 +129,21 @@ def process_item(
         )
         if on_predicted is not None:
             on_predicted(result)
-        if out_dir is not None:
-            result.files = export_prediction(
-                prediction, session.labels, out_dir, item.name, result.rows
-            )
     except Cancelled:
         raise
     except Exception as exc:  # every failure of one input is reported, none stops the rest
+        result.error = describe_failure(exc)
+        result.prediction = None
+    return result
+
+
+def export_item(result: ItemResult, labels: Any, out_dir: str | os.PathLike[str]
+                ) -> ItemResult:
+    """Write the result folder of a predicted input; a failure becomes its error."""
+    try:
+        result.files = export_prediction(result.prediction, labels, out_dir,
+                                         result.item.name, result.rows)
+    except Exception as exc:  # a full disk or an odd DICOM: reported, the batch goes on
         result.error = describe_failure(exc)
         result.prediction = None
     return result
@@ -173,6 +205,7 @@ def run_batch(
     on_result: Callable[[ItemResult], Any] | None = None,
     keep_predictions: bool = False,
     on_predicted: Callable[[ItemResult], Any] | None = None,
+    on_loaded: Callable[[InputItem, Any], Any] | None = None,
 ) -> BatchReport:
     """Segment ``items`` one by one, writing each result as it finishes.
 
@@ -191,15 +224,10 @@ def run_batch(
     if index is not None:
         batch.evaluation = EvaluationReport(session.labels.names)
     report(progress, 0, len(items), "starting")
-    for number, item in enumerate(items, start=1):
-        try:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            result = process_item(session, item, out, index, cancel=cancel,
-                                  on_predicted=on_predicted)
-        except Cancelled:
-            batch.cancelled = True
-            break
+
+    def write_and_record(number: int, result: ItemResult) -> None:
+        if out is not None and result.ok:
+            export_item(result, session.labels, out)
         if not keep_predictions:
             result.prediction = None
         batch.results.append(result)
@@ -207,10 +235,24 @@ def run_batch(
             if result.scores is not None:
                 batch.evaluation.add(result.scores, result.confusion)
             elif not result.ok:
-                batch.evaluation.failures.append((item.path, result.error or ""))
+                batch.evaluation.failures.append((result.item.path, result.error or ""))
         write_summaries(batch)
         if on_result is not None:
             on_result(result)
-        report(progress, number, len(items), item.name)
+        report(progress, number, len(items), result.item.name)
+
+    # One input after the other: writing input k in a helper thread while k+1 is
+    # segmented was measured slower on two cores (the net's OpenMP threads spin while
+    # the writer holds a core, and the writer needs the GIL).
+    for number, item in enumerate(items, start=1):
+        try:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            result = predict_item(session, item, index, cancel=cancel,
+                                  on_predicted=on_predicted, on_loaded=on_loaded)
+        except Cancelled:
+            batch.cancelled = True
+            break
+        write_and_record(number, result)
     write_summaries(batch)
     return batch

@@ -151,6 +151,12 @@ def find_snapshots(run_dir: str | os.PathLike[str]) -> list[Path]:
     return sorted(set(found), key=lambda p: (iteration(p), p.name))
 
 
+def snapshot_title(weights: str | os.PathLike[str]) -> str:
+    """``iteration 400`` for a solver snapshot, else the file's name."""
+    match = _ITER_RE.search(Path(weights).name)
+    return f"iteration {int(match.group(1))}" if match else Path(weights).name
+
+
 def find_manifest_for_net(train_net: str | os.PathLike[str]) -> Path | None:
     """The manifest of the dataset a training net reads (its Data layers' LMDB sources).
 
@@ -208,3 +214,54 @@ def run_model_files(run_dir: str | os.PathLike[str]) -> dict[str, Path]:
     elif snapshots:
         found["weights"] = snapshots[-1]
     return found
+
+
+def latest_run_model(run_dirs: list[Path]) -> tuple[Path, dict[str, Path]] | None:
+    """The newest run (last of ``run_dirs``, oldest first) that has a snapshot, and its files."""
+    for folder in reversed(run_dirs):
+        found = run_model_files(folder)
+        if "weights" in found:
+            return Path(folder), found
+    return None
+
+
+def fill_project_defaults(config: DeployConfig, net_path: str | os.PathLike[str] | None,
+                          run_dirs: list[Path]) -> tuple[DeployConfig, str | None]:
+    """Fill the model fields the user left empty from the project: ready as soon as a run exists.
+
+    With no model chosen, the deploy net is derived from the project's training net.
+    Empty or vanished weights become the newest run's best snapshot (else its latest);
+    the weights come with the net they were trained with, so a net derived from the
+    project's own net switches to that run's copy of it (the project's net may have
+    been edited since).  Returns the config and, when weights are still missing, why
+    (for the panel): no run has a snapshot yet.
+    """
+    filled = DeployConfig.from_dict(config.to_dict())
+    project_net = Path(net_path) if net_path is not None else None
+    if not filled.deploy_net and not filled.train_net and project_net is not None \
+            and project_net.is_file():
+        filled.derive_from_train = True
+        filled.train_net = str(project_net)
+    hint = None
+    if not filled.weights or not Path(filled.weights).is_file():
+        latest = latest_run_model(run_dirs)
+        if latest is None:
+            hint = "no training run has a snapshot yet: train the net (Train tab) first"
+        else:
+            found = latest[1]
+            filled.weights = str(found["weights"])
+            own_net = not filled.train_net or (
+                project_net is not None and Path(filled.train_net) == project_net)
+            if "train_net" in found and own_net and not filled.deploy_net:
+                filled.derive_from_train = True
+                filled.train_net = str(found["train_net"])
+            elif not filled.train_net and not filled.deploy_net and "deploy_net" in found:
+                filled.derive_from_train = False
+                filled.deploy_net = str(found["deploy_net"])
+            if not filled.manifest and "manifest" in found:
+                filled.manifest = str(found["manifest"])
+    if not filled.manifest and filled.derive_from_train and filled.train_net:
+        manifest = find_manifest_for_net(filled.train_net)
+        if manifest is not None:
+            filled.manifest = str(manifest)
+    return filled, hint

@@ -26,7 +26,7 @@ import numpy as np
 from dlp.deploy import measure, overlay
 from dlp.deploy.labels import LabelMap
 from dlp.errors import DLPError
-from dlp.fsutil import atomic_directory, atomic_path, atomic_write_text
+from dlp.fsutil import atomic_directory, atomic_path
 
 TYPE2_PATIENT_STUDY = (
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
@@ -136,11 +136,12 @@ def seg_frame_groups(volume: Any) -> list[list[int]]:
 
 def write_dicom_seg(
     labels: np.ndarray, volume: Any, label_map: LabelMap, path: str | os.PathLike[str],
-    frames: Sequence[int] | None = None,
+    frames: Sequence[int] | None = None, atomic: bool = True,
 ) -> None:
     """A DICOM Segmentation (binary, one segment per foreground class) with highdicom.
 
     ``frames`` picks the slices (and their source files) to include; default all.
+    ``atomic=False`` inside a folder that itself appears atomically.
     """
     import highdicom as hd
     import pydicom
@@ -155,7 +156,8 @@ def write_dicom_seg(
     if not files:
         raise ExportError(f"{path}: the input has no DICOM source files to reference")
     try:
-        sources = [pydicom.dcmread(f) for f in files]
+        # highdicom reads the sources' attributes only: skip decoding their pixels.
+        sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     except Exception as exc:
         raise ExportError(f"{path}: cannot re-read the source DICOM ({exc})") from None
     for ds in sources:
@@ -204,7 +206,15 @@ def write_dicom_seg(
             series_description="DLP segmentation",
         )
     except Exception as exc:  # highdicom names the missing/odd attribute
-        raise ExportError(f"{path}: cannot build a DICOM SEG from these images ({exc})") from None
+        reason = str(exc)
+        if "duplicates" in reason:
+            reason = ("its frames share plane positions (a cine loop in one multi-frame "
+                      "file), and a DICOM SEG needs one position per frame")
+        raise ExportError(f"{path}: cannot build a DICOM SEG from these images ({reason}); "
+                          "the mask PNGs and labels.nii.gz hold the result") from None
+    if not atomic:
+        seg.save_as(path)
+        return
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
 
@@ -236,12 +246,11 @@ def export_prediction(
         image = np.asarray(volume.array)
         for s in range(labels.shape[0]):
             suffix = f"_s{s + 1:03d}" if many else ""
-            mask_path = tmp / f"mask{suffix}.png"
             # Plain writes: the whole folder is renamed into place when complete.
-            write_mask_png(labels[s], mask_path, atomic=False)
+            write_mask_png(labels[s], tmp / f"mask{suffix}.png", atomic=False)
             picture = overlay.overlay_image(image[s], labels[s], label_map.colors, window)
             write_rgb_png(picture, tmp / f"overlay{suffix}.png", atomic=False)
-            files.masks.append(final / mask_path.name)
+            files.masks.append(final / f"mask{suffix}.png")
             files.overlays.append(final / f"overlay{suffix}.png")
         fmt = getattr(volume, "format", "")
         if fmt == "nifti" or (fmt == "dicom" and many):
@@ -250,14 +259,20 @@ def export_prediction(
             # The readers' writer: same grid, LPS→RAS for DICOM, qform/sform kept.
             write_nifti_labels(labels, volume, tmp / "labels.nii.gz")
             files.nifti = final / "labels.nii.gz"
-        atomic_write_text(tmp / "measurements.csv", rows_to_csv(rows))
+        (tmp / "measurements.csv").write_text(rows_to_csv(rows), encoding="utf-8")
         files.csv = final / "measurements.csv"
         if fmt == "dicom":
-            groups = seg_frame_groups(volume)
+            # One multi-frame file gives one SEG over all its frames (a SEG derived from
+            # a multi-frame image must cover every frame); a series of files gives one
+            # SEG per cine phase.
+            sources = dicom_source_files(volume)
+            groups = [list(range(labels.shape[0]))] if len(sources) == 1 \
+                else seg_frame_groups(volume)
             for number, frames in enumerate(groups, start=1):
                 name_ = "segmentation.dcm" if len(groups) == 1 else f"segmentation_{number}.dcm"
                 try:
-                    write_dicom_seg(labels, volume, label_map, tmp / name_, frames)
+                    write_dicom_seg(labels, volume, label_map, tmp / name_, frames,
+                                    atomic=False)
                     files.dicom_segs.append(final / name_)
                 except ExportError as exc:
                     files.warnings.append(str(exc).replace(str(tmp), str(final)))

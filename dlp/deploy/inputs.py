@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,16 +158,54 @@ def _series_of(volume: Any) -> str | None:
     return None
 
 
+class _SeriesShelf:
+    """The other series of the folder read last, kept until their own items ask for them.
+
+    Reading a folder gives every series in it; a folder of k series would otherwise be
+    read k times over by a batch.  Each volume is handed out once (then forgotten), so
+    memory holds at most one folder's unread series.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[Path, int] | None = None
+        self._volumes: dict[str, Any] = {}
+
+    @staticmethod
+    def _key_of(folder: Path) -> tuple[Path, int]:
+        # A folder whose listing changed since it was read is read again.
+        return folder.resolve(), folder.stat().st_mtime_ns
+
+    def take(self, folder: Path, series_uid: str) -> Any | None:
+        with self._lock:
+            if self._key != self._key_of(folder):
+                return None
+            return self._volumes.pop(series_uid, None)
+
+    def keep(self, folder: Path, volumes: dict[str, Any]) -> None:
+        with self._lock:
+            self._key, self._volumes = self._key_of(folder), volumes
+
+
+_SHELF = _SeriesShelf()
+
+
 def load_input(item: InputItem) -> Any:
     """Read one input into an :class:`~dlp.data.readers.ImageVolume`."""
     from dlp.data.readers import read_dicom_series, read_image
 
     if not item.is_series:
         return read_image(item.path)
-    volumes = read_dicom_series(item.path)
-    for volume in volumes:
-        if _series_of(volume) == item.series_uid:
-            return volume
-    if len(volumes) == 1:
-        return volumes[0]
-    raise InputError(f"{item.path}: series {item.series_uid} not found in the folder")
+    folder = Path(item.path)
+    shelved = _SHELF.take(folder, item.series_uid)
+    if shelved is not None:
+        return shelved
+    volumes = read_dicom_series(folder)
+    by_uid = {_series_of(v): v for v in volumes if _series_of(v) is not None}
+    found = by_uid.pop(item.series_uid, None)
+    if found is None and len(volumes) == 1:
+        found, by_uid = volumes[0], {}
+    _SHELF.keep(folder, by_uid)
+    if found is None:
+        raise InputError(f"{item.path}: series {item.series_uid} not found in the folder")
+    return found

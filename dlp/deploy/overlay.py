@@ -99,20 +99,23 @@ def overlay_rgba(
     Outlines are drawn fully opaque (a thin line at half opacity is hard to see).
     ``visible`` hides classes by index.
     """
-    m = np.asarray(mask, dtype=np.int64)
-    rgba = np.zeros((*m.shape, 4), dtype=np.uint8)
-    rgba[..., :3] = colorize(m, colors)
-    shown = m != 0
+    m = np.asarray(mask)
+    table = color_table(colors)
+    # One RGBA row per class, looked up once per pixel: this runs on every drop and
+    # every slider move, so it must stay a single indexing pass.
+    lut = np.zeros((len(table), 4), dtype=np.uint8)
+    lut[:, :3] = table
+    lut[1:, 3] = 255 if outline_only else round(np.clip(opacity, 0.0, 1.0) * 255)
     if visible is not None:
-        hidden = [i for i, v in enumerate(visible) if not v]
-        if hidden:
-            shown &= ~np.isin(m, hidden)
+        for index, shown in enumerate(visible[: len(lut)]):
+            if not shown:
+                lut[index, 3] = 0
+    if m.size and (m.min() < 0 or m.max() >= len(lut)):
+        m = np.clip(m, 0, len(lut) - 1)
+    # Each RGBA row read as one 32-bit word: a quarter of the element copies.
+    rgba = lut.view(np.uint32).ravel()[m].view(np.uint8).reshape(*m.shape, 4)
     if outline_only:
-        shown &= outline(m)
-        alpha = 255
-    else:
-        alpha = round(np.clip(opacity, 0.0, 1.0) * 255)
-    rgba[..., 3] = np.where(shown, alpha, 0).astype(np.uint8)
+        rgba[..., 3] *= outline(m)
     return rgba
 
 

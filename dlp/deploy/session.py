@@ -369,7 +369,14 @@ class InferenceSession:
         slices = [self.preprocess(array[i], name) for i in range(array.shape[0])]
         batch = np.ascontiguousarray(np.stack(slices), dtype=np.float32)
         notes = []
-        _, h, w = self.input_shape
+        c, h, w = self.input_shape
+        rgb = array.ndim == 4 and array.shape[-1] in (3, 4)
+        if rgb and c == 1:
+            notes.append("colour image converted to grey for a 1-channel model "
+                         "(the dataset's preprocessing)")
+        elif not rgb and c == 3:
+            notes.append("grey image repeated in 3 channels for a colour model "
+                         "(the dataset's preprocessing)")
         ih, iw = batch.shape[-2:]
         if (ih, iw) != (h, w):
             if not self.fully_convolutional:

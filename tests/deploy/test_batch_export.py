@@ -178,3 +178,145 @@ def test_series_ground_truth_is_gathered_slice_by_slice(session, trained_model,
     assert sum(r["pixels"] for r in phases) == sum(r["pixels"] for r in slice_rows)
     assert all(r["dice"] > trained_model.val_dice - 0.15 for r in phases)
     assert report.evaluation.rows[0].dice[1] > trained_model.val_dice - 0.1
+
+
+def _seg_mask(seg_path: Path, source_uids: list[str], shape: tuple[int, int]) -> np.ndarray:
+    """The SEG's label map per source image, read back with highdicom (class = segment)."""
+    import highdicom as hd
+
+    seg = hd.seg.segread(seg_path)
+    out = np.zeros((len(source_uids), *shape), dtype=np.uint8)
+    numbers = seg.get_segment_numbers()
+    for number in numbers:
+        pixels = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=source_uids, segment_numbers=[number],
+            assert_missing_frames_are_empty=True)
+        out[pixels[..., 0] > 0] = number
+    return out
+
+
+def test_dicom_seg_reads_back_as_the_mask(session, trained_model, tmp_path) -> None:
+    import pydicom
+
+    image = trained_model.val_images[0]
+    report = run_batch(session, collect_inputs([image]), tmp_path / "out")
+    (result,) = report.succeeded
+    folder = result.files.folder
+    mask = np.asarray(Image.open(folder / "mask.png"))
+    assert mask.sum() > 0
+    source = pydicom.dcmread(image, stop_before_pixels=True)
+    seg_path = folder / "segmentation.dcm"
+    seg = pydicom.dcmread(seg_path)
+    assert seg.Modality == "SEG" and seg.StudyInstanceUID == source.StudyInstanceUID
+    assert seg.FrameOfReferenceUID == source.FrameOfReferenceUID
+    assert seg.SegmentSequence[0].SegmentLabel == "left ventricle"
+    np.testing.assert_array_equal(_seg_mask(seg_path, [source.SOPInstanceUID], mask.shape)[0],
+                                  mask)
+
+
+def test_a_dicom_series_gives_nifti_labels_on_its_world_grid(session, trained_model,
+                                                             tmp_path) -> None:
+    from dlp.data.readers import read_dicom_series
+
+    # one cine phase: a plain stack of 4 short-axis slices
+    series = tmp_path / "series"
+    series.mkdir()
+    phase = sorted(trained_model.val_case_dir.glob("*.dcm"))[::2]
+    for path in phase:
+        shutil.copy(path, series / path.name)
+    (volume,) = read_dicom_series(series)
+    items = collect_inputs([series])
+    assert len(items) == 1 and items[0].is_series
+    report = run_batch(session, items, tmp_path / "out")
+    (result,) = report.succeeded
+    nifti = nib.load(result.files.folder / "labels.nii.gz")
+    # DICOM's LPS world turned into NIfTI's RAS: x and y flip sign, z stays
+    np.testing.assert_allclose(nifti.affine, np.diag([-1, -1, 1, 1]) @ volume.affine, atol=1e-4)
+    data = np.asarray(nifti.dataobj).transpose(2, 1, 0)
+    masks = [np.asarray(Image.open(p)) for p in result.files.masks]
+    np.testing.assert_array_equal(data, np.stack(masks))
+    # voxel (col, row, slice) of the first LV pixel lands where the DICOM header puts it
+    s, r, c = np.argwhere(data == 1)[0]
+    import pydicom
+
+    ds = pydicom.dcmread(volume.meta["files"][s], stop_before_pixels=True)
+    ipp = np.asarray(ds.ImagePositionPatient, dtype=float)
+    iop = np.asarray(ds.ImageOrientationPatient, dtype=float)
+    dr, dc = (float(v) for v in ds.PixelSpacing)
+    lps = ipp + iop[:3] * dc * c + iop[3:] * dr * r
+    ras = nifti.affine @ [c, r, s, 1]
+    np.testing.assert_allclose(ras[:3], lps * [-1, -1, 1], atol=1e-3)
+
+
+def _enhanced_mr(sources: list[Path], path: Path, step_mm: float) -> Path:
+    """An Enhanced MR multi-frame file of ``sources``' pixels, frames ``step_mm`` apart."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import EnhancedMRImageStorage, generate_uid
+
+    frames = [pydicom.dcmread(p) for p in sources]
+    ds = frames[0]
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.NumberOfFrames = len(frames)
+    ds.PixelData = b"".join(f.PixelData for f in frames)
+    measures, orientation, shared = Dataset(), Dataset(), Dataset()
+    measures.PixelSpacing = ds.PixelSpacing
+    measures.SliceThickness = step_mm or 8.0
+    orientation.ImageOrientationPatient = ds.ImageOrientationPatient
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    origin = np.asarray(ds.ImagePositionPatient, dtype=float)
+    normal = np.cross(np.asarray(ds.ImageOrientationPatient[:3], dtype=float),
+                      np.asarray(ds.ImageOrientationPatient[3:], dtype=float))
+    per_frame = []
+    for k in range(len(frames)):
+        position, group = Dataset(), Dataset()
+        position.ImagePositionPatient = [float(v) for v in origin + normal * step_mm * k]
+        group.PlanePositionSequence = Sequence([position])
+        per_frame.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        delattr(ds, keyword)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_multi_frame_dicom_is_one_volume_with_its_results(session, trained_model,
+                                                            tmp_path) -> None:
+    import pydicom
+
+    path = _enhanced_mr(trained_model.val_images[:3], tmp_path / "stack.dcm", 8.0)
+    items = collect_inputs([path])
+    assert len(items) == 1
+    report = run_batch(session, items, tmp_path / "out")
+    assert not report.failures, report.failures[0].error
+    (result,) = report.succeeded
+    assert len(result.files.masks) == 3 and result.files.nifti is not None
+    singles = [session.predict_volume(load_input(i)).labels[0]
+               for i in collect_inputs(trained_model.val_images[:3])]
+    masks = np.stack([np.asarray(Image.open(p)) for p in result.files.masks])
+    np.testing.assert_array_equal(masks, np.stack(singles))
+    rows = _read_csv(result.files.folder / "measurements.csv")
+    assert [r["slice"] for r in rows] == ["1", "2", "3", "all"]
+    # one SEG over the three frames, read back frame by frame
+    assert [p.name for p in result.files.dicom_segs] == ["segmentation.dcm"]
+    import highdicom as hd
+
+    seg = hd.seg.segread(result.files.dicom_segs[0])
+    uid = pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+    pixels = seg.get_pixels_by_source_frame(uid, [1, 2, 3], segment_numbers=[1],
+                                            assert_missing_frames_are_empty=True)
+    np.testing.assert_array_equal(pixels[..., 0], masks)
+
+
+def test_a_cine_multi_frame_file_explains_why_it_has_no_seg(session, trained_model,
+                                                            tmp_path) -> None:
+    path = _enhanced_mr(trained_model.val_images[:2], tmp_path / "cine.dcm", 0.0)
+    report = run_batch(session, collect_inputs([path]), tmp_path / "out")
+    (result,) = report.succeeded
+    assert result.files.dicom_segs == [] and len(result.files.masks) == 2
+    (warning,) = result.files.warnings
+    assert "share plane positions" in warning and "segmentation.dcm" in warning

@@ -110,3 +110,34 @@ def test_pad_crop_probabilities_are_put_back_in_place() -> None:
     # rows: the net saw rows 1..4 of 6 (centre crop); columns: 3 of the 4 padded ones
     assert out.shape == (1, 2, 6, 3)
     assert out[0, 1, 1:5].eq(1).all() and out[0, 0, 0].eq(1).all() and out[0, 0, 5].eq(1).all()
+
+
+def test_a_folder_of_several_series_is_read_once(tmp_path, trained_model, monkeypatch) -> None:
+    import pydicom
+
+    import dlp.data.readers as readers
+    from dlp.deploy.inputs import load_input
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for series_number, case in enumerate(
+            sorted((trained_model.phantom / "images" / "challenge_training").iterdir())[:2],
+            start=1):
+        for path in sorted(case.glob("*.dcm"))[:2]:
+            ds = pydicom.dcmread(path)
+            ds.SeriesNumber = series_number
+            ds.save_as(folder / f"s{series_number}_{path.name}")
+    reads = []
+    real = readers.read_dicom_series
+    monkeypatch.setattr(readers, "read_dicom_series",
+                        lambda f: reads.append(f) or real(f))
+    items = collect_inputs([folder])
+    assert len(items) == 2 and all(i.is_series for i in items)
+    volumes = [load_input(i) for i in items]
+    assert len(reads) == 1  # the second series came from the first read
+    uids = {v.meta["series_uid"] for v in volumes}
+    assert uids == {i.series_uid for i in items}
+    assert all(v.array.shape[0] == 2 for v in volumes)
+    # read again when asked again (each volume is handed out once)
+    assert load_input(items[0]).meta["series_uid"] == items[0].series_uid
+    assert len(reads) == 2

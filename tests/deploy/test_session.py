@@ -96,3 +96,45 @@ def test_a_colour_image_for_a_greyscale_model_is_explained(trained_model) -> Non
     with pytest.raises(ModelMismatchError, match=r"RGB image gives 3 channel.*expects 1"):
         raw.predict_volume(replace(volume, array=rgb))
     raw.close()
+
+
+def test_a_fully_connected_net_refuses_other_sizes_with_the_reason(tmp_path) -> None:
+    from dataclasses import replace
+
+    from dlp.data.readers import ImageVolume
+    from dlp.deploy.session import InferenceSession, ModelMismatchError
+    from dlp.engine.net import Net
+    from dlp.engine.weights import write_caffemodel
+    from dlp.net.prototxt import parse_net_text
+
+    text = """name: "fc_seg"
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 1 dim: 1 dim: 8 dim: 8 } } }
+layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
+        inner_product_param { num_output: 128 weight_filler { type: "xavier" } } }
+layer { name: "shape" type: "Reshape" bottom: "fc" top: "score"
+        reshape_param { shape { dim: 0 dim: 2 dim: 8 dim: 8 } } }
+"""
+    net_path, weights = tmp_path / "deploy.prototxt", tmp_path / "fc.caffemodel"
+    net_path.write_text(text)
+    write_caffemodel(Net(parse_net_text(text, "fc"), phase="TEST", seed=0), weights)
+    session = InferenceSession.load(net_path, weights)
+    assert "not fully convolutional, so images must be 8x8" in session.size_policy()
+    volume = ImageVolume(array=np.zeros((1, 8, 8), np.float32), spacing=(1.0, 1.0, 1.0),
+                         affine=np.eye(4), window=None, source=tmp_path / "scan.png",
+                         format="png", meta={})
+    assert session.predict_volume(volume).labels.shape == (1, 8, 8)
+    with pytest.raises(ModelMismatchError, match=r"scan\.png: the image is 12x12 .* takes 8x8 "
+                                                 r"and has fully connected layers"):
+        session.predict_volume(replace(volume, array=np.zeros((1, 12, 12), np.float32)))
+    session.close()
+
+
+def test_a_colour_image_through_the_dataset_policy_is_noted(session, trained_model) -> None:
+    from dataclasses import replace
+
+    volume = load_input(collect_inputs(trained_model.val_images[:1])[0])
+    rgb = np.repeat(volume.array[..., None], 3, axis=-1)
+    pred = session.predict_volume(replace(volume, array=rgb))
+    assert any("colour image converted to grey" in n for n in pred.notes)
+    np.testing.assert_array_equal(pred.labels, session.predict_volume(volume).labels)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
+from PyQt5.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PyQt5.QtGui import QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import QApplication
 
@@ -65,6 +65,14 @@ def drop(widget, paths: list[Path]) -> None:
     event = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     QApplication.sendEvent(widget, event)
     assert event.isAccepted()
+
+
+def drop_target(module, widget) -> object:
+    """Where Qt delivers a drop over ``widget``: it or its nearest ancestor accepting drops."""
+    while widget is not None and not widget.acceptDrops():
+        widget = widget.parentWidget()
+    assert widget is not None, "nothing under the cursor accepts drops"
+    return widget
 
 
 def truth_of(model: TrainedModel, image: Path) -> np.ndarray:
@@ -182,7 +190,8 @@ def test_drop_a_folder_with_a_corrupt_file(qtbot, deploy_module, trained_model,
     assert deploy_module.current is deploy_module.results[2]
 
 
-def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tmp_path) -> None:
+def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tmp_path,
+                                        monkeypatch) -> None:
     deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
     switch_on(qtbot, deploy_module)
     view = deploy_module.evaluate_view
@@ -196,14 +205,33 @@ def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tm
     k = view.confusion.rowCount()
     assert k == 2 and int(view.confusion.item(1, 1).text()) > 0
     assert (tmp_path / "out" / "evaluation" / "evaluation.csv").is_file()
+    # a click on the Dice header sorts best first, another click worst first again
+    header = view.table.horizontalHeader()
+    qtbot.mouseClick(header.viewport(), Qt.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(1) + 5, header.height() // 2))
+    flipped = [float(view.table.item(r, 1).text()) for r in range(8)]
+    assert flipped == sorted(dice, reverse=True)
+    qtbot.mouseClick(header.viewport(), Qt.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(1) + 5, header.height() // 2))
+    # Export CSV… writes the table (with mean and std rows) where the user chose
+    export = tmp_path / "export"
+    export.mkdir()
+    monkeypatch.setattr("PyQt5.QtWidgets.QFileDialog.getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(export)))
+    qtbot.mouseClick(view.export_button, Qt.LeftButton)
+    lines = (export / "evaluation.csv").read_text().splitlines()
+    assert len(lines) == 1 + 8 + 2 and lines[-2].startswith("mean,")
+    assert (export / "confusion_matrix.csv").read_text().startswith("truth \\ predicted,")
     # clicking the worst case opens it in the viewer
+    worst = view.table.item(0, 0).data(Qt.UserRole)
     with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
-        view._on_row_click(0, 0)
-    assert deploy_module.current.item.path == view.table.item(0, 0).data(Qt.UserRole).path
+        qtbot.mouseClick(view.table.viewport(), Qt.LeftButton,
+                         pos=view.table.visualItemRect(view.table.item(0, 0)).center())
+    assert deploy_module.current.item.path == worst.path
 
 
 def test_batch_runs_in_the_background_and_lists_failures(qtbot, deploy_module, trained_model,
-                                                         tmp_path) -> None:
+                                                         tmp_path, monkeypatch) -> None:
     folder = tmp_path / "batch"
     shutil.copytree(trained_model.val_case_dir, folder / "case")
     (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
@@ -220,6 +248,36 @@ def test_batch_runs_in_the_background_and_lists_failures(qtbot, deploy_module, t
     assert sum(t.startswith("✓") for t in texts) == 1  # the case folder is one series
     assert (tmp_path / "batch-out" / "failures.csv").is_file()
     assert "1 of 2 done, 1 failed" in panel.status.text()
+    # a second batch of three studies, cancelled once the first result is listed
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    for case in sorted((trained_model.phantom / "images" / "challenge_training").iterdir()):
+        path = sorted(case.glob("*.dcm"))[0]
+        shutil.copy(path, studies / path.name)
+    panel.source.set_text(str(studies))
+    # The second study waits until the user's Cancel has reached the worker, so the
+    # outcome does not depend on how fast this machine is.
+    import time
+
+    import dlp.deploy.batch as batch_module
+
+    predict = batch_module.predict_item
+    started = []
+
+    def second_waits_for_cancel(session, item, *args, cancel=None, **kwargs):
+        started.append(item)
+        deadline = time.monotonic() + 30
+        while len(started) > 1 and not cancel.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return predict(session, item, *args, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(batch_module, "predict_item", second_waits_for_cancel)
+    panel.result_arrived.connect(lambda _r: qtbot.mouseClick(panel.cancel_button,
+                                                             Qt.LeftButton))
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=120000)
+    assert panel.status.text().startswith("Cancelled: 1 of 3 done, 0 failed")
+    assert panel.results.count() == 1
 
 
 def test_a_nifti_volume_is_browsed_with_the_slice_slider(qtbot, deploy_module, trained_model,
@@ -235,9 +293,15 @@ def test_a_nifti_volume_is_browsed_with_the_slice_slider(qtbot, deploy_module, t
     nib.save(nib.Nifti1Image(data, np.diag([1.25, 1.25, 8.0, 1.0])), source)
     deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
     switch_on(qtbot, deploy_module)
-    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
-        drop(deploy_module.drop_zone, [source])
     viewer = deploy_module.viewer
+    assert viewer.stack.currentWidget() is viewer.placeholder  # says what will appear there
+    # dropped on the viewer itself rather than on the drop zone
+    target = drop_target(deploy_module, viewer.placeholder)
+    assert target is deploy_module
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        drop(target, [source])
+    assert viewer.stack.currentWidget() is viewer.graphics
+    assert drop_target(deploy_module, viewer.graphics.viewport()) is deploy_module
     assert viewer.slice_slider.maximum() == 2
     assert (viewer.overlay_rgba()[..., 3] > 0).any()
     viewer.slice_slider.setValue(1)
@@ -263,7 +327,7 @@ def test_a_run_snapshot_and_the_train_tab_fill_the_form(qtbot, deploy_module, tr
         shutil.copy(trained_model.weights, run / "snapshots" / f"fcn_iter_{it}.caffemodel")
     project.notify_runs_changed()
     box = deploy_module.config_form.snapshot_box
-    assert box.count() == 2 and "fcn_iter_400.caffemodel" in box.itemText(1)
+    assert box.count() == 2 and box.itemText(1) == "iteration 400 of run-0001"
     box.setCurrentIndex(1)
     box.activated.emit(1)  # what a user's choice in the list emits
     config = deploy_module.config()
@@ -275,3 +339,194 @@ def test_a_run_snapshot_and_the_train_tab_fill_the_form(qtbot, deploy_module, tr
         project.request_deploy(str(trained_model.deploy_net), str(trained_model.weights))
     assert deploy_module.config().weights == str(trained_model.weights)
     assert deploy_module.config_form.status_state == "on"
+
+
+@pytest.mark.parametrize("shut_down_first", [True, False])
+def test_a_worker_ending_after_the_tab_is_gone_touches_nothing(qtbot, project_dir,
+                                                               trained_model, tmp_path,
+                                                               shut_down_first) -> None:
+    from PyQt5.QtCore import QCoreApplication, QEvent
+
+    from dlp.gui.deploy import QtDeployModule
+    from dlp.gui.qt_project import QtProject
+    from dlp.project import Project
+
+    module = QtDeployModule(QtProject(Project.create(project_dir)))
+    module.set_config(model_config(trained_model, tmp_path / "out"))
+    module.load_model()  # the model loads in a worker thread
+    worker = module._workers["load"]
+    if shut_down_first:  # what the main window does on close (waits for the worker)
+        module.shutdown()
+    module.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    if not shut_down_first:
+        worker.wait(60000)
+    # The worker's last signals arrive now; pytest-qt fails the test if a slot raises
+    # (before the fix: "wrapped C/C++ object of type QLineEdit has been deleted").
+    QCoreApplication.processEvents()
+    QCoreApplication.sendPostedEvents()
+    QCoreApplication.processEvents()
+
+
+def test_a_project_with_a_trained_run_opens_deploy_ready(qtbot, project_dir, trained_model,
+                                                         tmp_path) -> None:
+    """The demo's case: the user trained once and opens Deploy; nothing is left to fill."""
+    from dlp.gui.deploy import QtDeployModule
+    from dlp.gui.qt_project import QtProject
+    from dlp.project import Project
+    from tests.deploy.model_support import TRAIN_NET
+
+    project = Project.create(project_dir)
+    project.net_path.write_text(TRAIN_NET)
+    qt_project = QtProject(project)
+    module = QtDeployModule(qt_project)
+    qtbot.addWidget(module)
+    form = module.config_form
+    # before any training: derive from the project's net, and say training comes first
+    assert form.derive_box.isChecked() and form.train_net.text() == str(project.net_path)
+    assert form.status_state == "off" and "train the net" in form.status_text.text()
+    assert "train the net" in form.weights.edit.toolTip()
+    # a run writes snapshots: Deploy picks the newest run's latest snapshot by itself
+    run = project.runs_dir / "run-20260101-120000"
+    (run / "snapshots").mkdir(parents=True)
+    (run / "train_val.prototxt").write_text(TRAIN_NET)
+    for it in (100, 200):
+        shutil.copy(trained_model.weights, run / "snapshots" / f"fcn_iter_{it}.caffemodel")
+    qt_project.notify_runs_changed()
+    config = module.config()
+    assert config.derive_from_train and config.train_net == str(run / "train_val.prototxt")
+    assert config.weights == str(run / "snapshots" / "fcn_iter_200.caffemodel")
+    assert form.snapshot_box.currentText() == "iteration 200 of run-20260101-120000"
+    assert form.status_state == "ready"
+    switch_on(qtbot, module)
+    assert "2 classes" in form.status_text.text()
+    # a project reopened later keeps what was chosen (the user's choice is not overridden)
+    module.set_config(model_config(trained_model, tmp_path / "out"))
+    module.shutdown()
+    again = QtDeployModule(QtProject(Project.open(project_dir)))
+    qtbot.addWidget(again)
+    assert again.config().weights == str(trained_model.weights)
+    assert not again.config().derive_from_train
+    again.shutdown()
+
+
+def right_drag(viewer, dx: int, dy: int) -> None:
+    """Press the right button on the result view, move by (dx, dy) pixels, release."""
+    from PyQt5.QtCore import QEvent
+    from PyQt5.QtGui import QMouseEvent
+    from PyQt5.QtTest import QTest
+
+    port = viewer.graphics.viewport()
+    start = viewer.graphics.mapFromScene(viewer.result_view.sceneBoundingRect().center())
+    QTest.mousePress(port, Qt.RightButton, Qt.NoModifier, start)
+    for step in range(1, 6):
+        QTest.qWait(20)  # pyqtgraph drops moves faster than its mouse rate limit
+        pos = start + QPoint(dx * step // 5, dy * step // 5)
+        QApplication.sendEvent(port, QMouseEvent(QEvent.MouseMove, pos, Qt.NoButton,
+                                                 Qt.RightButton, Qt.NoModifier))
+    QTest.mouseRelease(port, Qt.RightButton, Qt.NoModifier, start + QPoint(dx, dy))
+
+
+def test_window_level_presets_file_default_and_mouse_drag(qtbot, deploy_module, trained_model,
+                                                          tmp_path) -> None:
+    import pydicom
+
+    from dlp.data.readers import read_image
+
+    # a DICOM naming two windows: the first is its default, the second a choice
+    ds = pydicom.dcmread(trained_model.val_images[0])
+    ds.WindowCenter, ds.WindowWidth = [300, 120], [700, 90]
+    image = tmp_path / "two_windows.dcm"
+    ds.save_as(image)
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        drop(deploy_module.drop_zone, [image])
+    viewer = deploy_module.viewer
+    file_window = read_image(image).window
+    assert file_window is not None and viewer.window == pytest.approx(file_window)
+    assert viewer.window_label.text() == f"L {file_window[0]:.0f}  W {file_window[1]:.0f}"
+    assert file_window == (300.0, 700.0)
+    viewer.window_box.setCurrentText("File window 2: L 120 W 90")
+    assert viewer.window == (120.0, 90.0)
+    viewer.window_box.setCurrentText("CT lung")
+    assert viewer.window == (-600.0, 1500.0)
+    viewer.window_box.setCurrentText("Full range")
+    shown = deploy_module.current.prediction.volume.array[0]
+    assert viewer.window[1] == pytest.approx(float(shown.max() - shown.min()))
+    levels = viewer.result_image_item.levels
+    assert levels[0] == pytest.approx(float(shown.min()))
+    # right-drag: right widens the window, up raises the level (radiology viewers' habit)
+    before = viewer.window
+    right_drag(viewer, 40, -30)
+    assert viewer.window[1] > before[1] and viewer.window[0] > before[0]
+    assert tuple(viewer.result_image_item.levels) == pytest.approx(
+        (viewer.window[0] - viewer.window[1] / 2, viewer.window[0] + viewer.window[1] / 2))
+    # hovering reads the pixel out
+    from PyQt5.QtCore import QEvent
+    from PyQt5.QtGui import QMouseEvent
+
+    port = viewer.graphics.viewport()
+    target = viewer.graphics.mapFromScene(viewer.result_view.mapViewToScene(QPointF(20.5, 30.5)))
+    # With its own screen position: QGraphicsView drops a hover move whose screen
+    # position did not change.
+    screen = QPointF(port.mapToGlobal(target))
+    qtbot.wait(100)  # pyqtgraph ignores moves closer than its rate limit to the last one
+    QApplication.sendEvent(port, QMouseEvent(QEvent.MouseMove, QPointF(target), screen, screen,
+                                             Qt.NoButton, Qt.NoButton, Qt.NoModifier))
+    assert viewer.readout.text().startswith("row 30, col 20"), viewer.readout.text()
+    assert f"value {shown[30, 20]:.0f}" in viewer.readout.text()
+
+
+def test_how_an_image_is_fitted_to_the_model_is_stated(qtbot, deploy_module, trained_model,
+                                                       tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    from dlp.deploy.inputs import collect_inputs, load_input
+
+    grey = load_input(collect_inputs(trained_model.val_images[:1])[0]).array[0]
+    big = np.pad(grey, ((20, 30), (10, 40)), mode="reflect")
+    Image.fromarray(np.clip(big / 8, 0, 255).astype(np.uint8)).save(tmp_path / "big.png")
+    rgb = np.repeat(np.clip(grey / 8, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    Image.fromarray(rgb).save(tmp_path / "colour.png")
+    form = deploy_module.config_form
+    # without the dataset's manifest, a fully convolutional net tiles larger images
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out", manifest=""))
+    switch_on(qtbot, deploy_module)
+    assert "sliding-window tiling (25% overlap, gaussian blending)" in form.policy_label.text()
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        drop(deploy_module.drop_zone, [tmp_path / "big.png"])
+    assert "114x114 image tiled with sliding window 64x64" in deploy_module.message.text()
+    assert deploy_module.viewer.overlay_rgba().shape[:2] == (114, 114)
+    # with it, a colour image is made grey as the dataset was, and the panel says so;
+    # this one is opened with the drop zone's file dialog instead of dropped
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    assert "resized to 64x64 (the dataset's preprocessing)" in form.policy_label.text()
+    monkeypatch.setattr("PyQt5.QtWidgets.QFileDialog.getOpenFileNames",
+                        staticmethod(lambda *a, **k: ([str(tmp_path / "colour.png")], "")))
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        deploy_module.drop_zone.open_files()
+    assert "colour image converted to grey" in deploy_module.message.text()
+
+
+def test_the_tab_opens_without_loading_torch_or_scipy(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from PyQt5.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from dlp.gui.deploy import QtDeployModule\n"
+        "from dlp.gui.qt_project import QtProject\n"
+        "from dlp.project import Project\n"
+        f"module = QtDeployModule(QtProject(Project.create({str(tmp_path / 'p')!r})))\n"
+        "module.show()\n"
+        "app.processEvents()\n"
+        "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -38,12 +38,15 @@ class QtBatchPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
+        self.progress.setVisible(False)  # until a batch starts
         self.status = QLabel("Segment a whole folder; results are written as each finishes.")
         self.status.setWordWrap(True)
         self.results = QListWidget()
         self.results.setToolTip("finished inputs; failures say why (the batch goes on)")
         row = QHBoxLayout()
+        row.addWidget(QLabel("Studies"))
         row.addWidget(self.source, 1)
+        row.addWidget(QLabel("Results to"))
         row.addWidget(self.target, 1)
         row.addWidget(self.start_button)
         row.addWidget(self.cancel_button)
@@ -66,6 +69,7 @@ class QtBatchPanel(QWidget):
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if running:
+            self.progress.setVisible(True)
             self.results.clear()
             self.ok_count = self.failed_count = 0
             self.progress.setValue(0)
@@ -76,6 +80,12 @@ class QtBatchPanel(QWidget):
         self.progress.setValue(done)
         self.progress.setFormat(f"%v / %m  {message}")
 
+    def show_failure(self, message: str, _details: str = "") -> None:
+        self.finish(message)
+
+    def show_cancelled(self) -> None:
+        self.finish("Cancelled.")
+
     def finish(self, text: str) -> None:
         self.set_running(False)
         self.status.setText(text)
@@ -84,6 +94,10 @@ class QtBatchPanel(QWidget):
         if result.ok:
             self.ok_count += 1
             text = f"✓ {result.item.name}"
+            slices = sum(isinstance(row.get("slice"), int) for row in result.rows)
+            classes = len({row.get("class") for row in result.rows}) or 1
+            if slices // classes > 1:
+                text += f"  ({slices // classes} slices)"
             if result.files is not None and result.files.warnings:
                 text += "  (" + "; ".join(result.files.warnings) + ")"
             item = QListWidgetItem(text)

@@ -7,11 +7,13 @@ Thin over :mod:`dlp.deploy`: the same :func:`~dlp.deploy.batch.run_batch` and
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QCloseEvent, QColor
+from PyQt5.QtCore import Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QShowEvent
 from PyQt5.QtWidgets import (
     QLabel,
     QListWidget,
@@ -23,10 +25,15 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from dlp.deploy.config import DeployConfig, run_model_files
+from dlp.deploy.config import (
+    DeployConfig,
+    fill_project_defaults,
+    run_model_files,
+    snapshot_title,
+)
 from dlp.errors import DLPError
 from dlp.gui.deploy.qt_batch import QtBatchPanel
-from dlp.gui.deploy.qt_drop_zone import QtDropZone
+from dlp.gui.deploy.qt_drop_zone import QtDropZone, local_paths
 from dlp.gui.deploy.qt_evaluate import QtEvaluateView
 from dlp.gui.deploy.qt_measurements import QtMeasurementsTable
 from dlp.gui.deploy.qt_model_config import QtModelConfig
@@ -36,7 +43,34 @@ from dlp.gui.workers import Worker
 CONFIG_FILE = "config.json"
 
 
-def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result,
+class FirstShownGate:
+    """Lets the worker write the first result's files only once the GUI has drawn it.
+
+    Exporting (PNG compression, building a DICOM SEG) holds the GIL in bursts; running it
+    while the GUI thread draws the overlay would delay exactly the moment the user waits
+    for.  The worker waits at most ``timeout`` seconds; :meth:`open` is also called on
+    cancel and shutdown, so nothing can wait on a GUI that is gone.
+    """
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self._event = threading.Event()
+        self._timeout = timeout
+        self._first = True
+
+    def wrap(self, emit: Any) -> Any:
+        def on_predicted(result: Any) -> None:
+            emit(result)
+            if self._first:
+                self._first = False
+                self._event.wait(self._timeout)
+
+        return on_predicted
+
+    def open(self) -> None:
+        self._event.set()
+
+
+def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result, on_loaded=None,
                  group_series=True, progress=None, cancel=None):
     """Worker body for dropped paths: collect inputs, then the batch runner (kept results)."""
     from dlp.deploy.batch import run_batch
@@ -47,7 +81,7 @@ def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result,
         raise DLPError("no images found in what was dropped")
     return run_batch(session, items, out_dir or None, ground_truth=truth_dir or None,
                      progress=progress, cancel=cancel, on_result=on_result,
-                     keep_predictions=True, on_predicted=on_predicted)
+                     keep_predictions=True, on_predicted=on_predicted, on_loaded=on_loaded)
 
 
 def _evaluate_job(session, images, truth, out_dir, progress=None, cancel=None):
@@ -70,6 +104,7 @@ class QtDeployModule(QWidget):
     drop_finished = pyqtSignal(object)   # BatchReport of the last drop
     _drop_predicted = pyqtSignal(object)  # ItemResult with its prediction, from the worker
     _drop_result = pyqtSignal(object)     # the same ItemResult once its files are written
+    _drop_loaded = pyqtSignal(object, object)  # InputItem, ImageVolume: read, not yet segmented
 
     def __init__(self, qt_project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,12 +112,19 @@ class QtDeployModule(QWidget):
         self.session: Any = None
         self._loaded_config: DeployConfig | None = None
         self._pending_paths: list[str] = []
+        self._queued_drops: list[list[str]] = []  # dropped while a drop was still running
         self._workers: dict[str, Worker] = {}
+        # Workers whose job is over but whose thread has not ended yet: the reference
+        # keeps Python from deleting a running QThread (Qt aborts the process then).
+        self._retiring: list[Worker] = []
         self.results: list[Any] = []
         self.current: Any = None
         self.last_drop_report: Any = None
         self.last_evaluation: Any = None
         self._drop_shown = False
+        self._drop_image_shown = False
+        self._weights_hint: str | None = None  # why no weights could be found in the project
+        self._shown_gate = FirstShownGate()
 
         self.config_form = QtModelConfig()
         self.drop_zone = QtDropZone()
@@ -95,10 +137,21 @@ class QtDeployModule(QWidget):
         self.measurements = QtMeasurementsTable()
         self.evaluate_view = QtEvaluateView()
         self.batch_panel = QtBatchPanel()
+        # Evaluate and Batch get the full height: their tables list many images.
+        segmentation = QSplitter(Qt.Vertical)
+        segmentation.addWidget(self.viewer)
+        segmentation.addWidget(self.measurements)
+        segmentation.setStretchFactor(0, 4)
+        segmentation.setStretchFactor(1, 1)
+        segmentation.setSizes([560, 150])
+        segmentation.setChildrenCollapsible(False)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.measurements, "Measurements")
+        self.tabs.addTab(segmentation, "Segmentation")
         self.tabs.addTab(self.evaluate_view, "Evaluate")
         self.tabs.addTab(self.batch_panel, "Batch")
+        self.tabs.setTabToolTip(0, "the dropped image with its segmentation and measurements")
+        self.tabs.setTabToolTip(1, "score the model on a folder of images with ground truth")
+        self.tabs.setTabToolTip(2, "segment a whole folder of studies in the background")
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -110,16 +163,11 @@ class QtDeployModule(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(420)
-        right = QSplitter(Qt.Vertical)
-        right.addWidget(self.viewer)
-        right.addWidget(self.tabs)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        right.setSizes([520, 340])
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(scroll)
-        splitter.addWidget(right)
+        splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([430, 900])
@@ -127,6 +175,7 @@ class QtDeployModule(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
 
+        self.setAcceptDrops(True)
         self.config_form.config_changed.connect(self._on_config_change)
         self.config_form.engine_toggled.connect(self._on_engine_toggle)
         self.config_form.snapshot_chosen.connect(self._on_snapshot_chosen)
@@ -134,13 +183,14 @@ class QtDeployModule(QWidget):
         self.inputs_list.itemClicked.connect(self._on_input_click)
         self._drop_predicted.connect(self._on_drop_predicted)
         self._drop_result.connect(self._on_drop_result)
+        self._drop_loaded.connect(self._on_drop_loaded)
         self.measurements.slice_requested.connect(self.viewer.set_slice)
         self.viewer.slice_changed.connect(self._on_slice_change)
         self.evaluate_view.run_requested.connect(self.run_evaluation)
-        self.evaluate_view.cancel_requested.connect(lambda: self._cancel("evaluate"))
+        self.evaluate_view.cancel_requested.connect(self._on_evaluate_cancel)
         self.evaluate_view.view_requested.connect(self._on_evaluation_view)
         self.batch_panel.start_requested.connect(self.run_batch)
-        self.batch_panel.cancel_requested.connect(lambda: self._cancel("batch"))
+        self.batch_panel.cancel_requested.connect(self._on_batch_cancel)
         self.batch_panel.view_requested.connect(self._on_batch_view)
         qt_project.project_changed.connect(self._on_project_change)
         qt_project.runs_changed.connect(self._refresh_runs)
@@ -166,19 +216,37 @@ class QtDeployModule(QWidget):
             config.labels = str(label_file)
         self.config_form.set_config(config)
         self._refresh_runs()
-        self._update_readiness()
+
+    def _run_dirs(self) -> list[Path]:
+        try:
+            return [run.path for run in self.qt_project.runs()]
+        except DLPError:
+            return []
 
     def _refresh_runs(self) -> None:
+        """List the runs' snapshots and fill what the user left empty from the newest run."""
         runs = []
-        try:
-            entries = self.qt_project.runs()
-        except DLPError:
-            entries = []
-        for run in entries:
-            weights = run_model_files(run.path).get("weights")
+        run_dirs = self._run_dirs()
+        for folder in run_dirs:
+            weights = run_model_files(folder).get("weights")
             if weights is not None:
-                runs.append((f"{run.name}: {weights.name}", str(run.path)))
+                runs.append((f"{snapshot_title(weights)} of {folder.name}", str(folder)))
         self.config_form.set_runs(runs)
+        config = self.config()
+        filled, self._weights_hint = fill_project_defaults(config, self.qt_project.net_path,
+                                                           run_dirs)
+        if filled != config:
+            self.set_config(filled)  # saves it and updates the readiness
+        else:
+            self._update_readiness()
+        self.config_form.select_run(self.config().weights)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # A run may have written its first snapshot while another tab was shown.
+        if self.session is None and "load" not in self._workers and (
+                not self.config().weights or self._weights_hint):
+            self._refresh_runs()
+        super().showEvent(event)
 
     def config(self) -> DeployConfig:
         return self.config_form.config()
@@ -203,6 +271,8 @@ class QtDeployModule(QWidget):
 
     def _update_readiness(self) -> None:
         problems = self.config().problems()
+        if "weights" in problems and self._weights_hint and not self.config().weights:
+            problems["weights"] = self._weights_hint
         self.config_form.show_problems(problems)
         if self.session is not None:
             return
@@ -211,7 +281,8 @@ class QtDeployModule(QWidget):
         if problems:
             self.config_form.set_status("off", next(iter(problems.values())))
         else:
-            self.config_form.set_status("ready", "Every field is valid: switch the engine on.")
+            self.config_form.set_status("ready", "Ready: drop images (the model loads on the "
+                                                 "first drop) or switch the engine on.")
 
     def _on_snapshot_chosen(self, folder: str) -> None:
         found = run_model_files(folder)
@@ -259,12 +330,14 @@ class QtDeployModule(QWidget):
         self.unload()
         self.config_form.set_status("loading", "Loading the model…")
         worker = Worker(config.load_session, pass_progress=False, pass_cancel=False)
-        worker.succeeded.connect(lambda session: self._on_loaded(session, config))
+        worker.config = config
+        worker.succeeded.connect(self._on_loaded)
         worker.failed.connect(self._on_load_failed)
         self._start("load", worker)
 
-    def _on_loaded(self, session: Any, config: DeployConfig) -> None:
-        self._workers.pop("load", None)  # loading is over even before the thread ends
+    def _on_loaded(self, session: Any) -> None:
+        worker = self._retire("load")  # loading is over even before the thread ends
+        config = worker.config if worker is not None else self.config()
         self.session = session
         self._loaded_config = config
         names = ", ".join(session.labels.names)
@@ -273,13 +346,14 @@ class QtDeployModule(QWidget):
             "on", f"Engine on: {session.num_classes} classes ({names}) on {device}."
         )
         self.config_form.set_policy(session.size_policy())
+        self.config_form.device.list_gpus()  # torch is loaded now: listing GPUs is cheap
         self.session_changed.emit()
         if self._pending_paths:
             paths, self._pending_paths = self._pending_paths, []
             self.segment_paths(paths)
 
     def _on_load_failed(self, message: str, _details: str) -> None:
-        self._workers.pop("load", None)
+        self._retire("load")
         self.session = None
         self._pending_paths = []
         self.config_form.set_status("error", message)
@@ -306,19 +380,46 @@ class QtDeployModule(QWidget):
             self.load_model()
             return
         if "drop" in self._workers:
-            self.message.setText("Still segmenting the previous drop; use Batch for big folders.")
+            # The previous drop is still being segmented or written: this one follows it.
+            self._queued_drops.append(list(paths))
+            self.message.setText("Queued: segmented when the previous drop is done "
+                                 "(Batch suits whole folders).")
             return
         config = self.config()
         self._drop_shown = False
-        self.message.setText("Segmenting…")
+        self._drop_image_shown = False
+        self._shown_gate.open()  # a gate left by an earlier drop never blocks anything
+        self._shown_gate = FirstShownGate()
         worker = Worker(_segment_job, self.session, list(paths), config.out_dir,
-                        config.ground_truth, self._drop_predicted.emit, self._drop_result.emit)
+                        config.ground_truth, self._shown_gate.wrap(self._drop_predicted.emit),
+                        self._drop_result.emit, self._drop_loaded.emit)
         worker.succeeded.connect(self._on_drop_done)
-        worker.failed.connect(lambda msg, _d: self.message.setText(msg))
-        worker.progressed.connect(
-            lambda done, total, msg: self.message.setText(f"Segmenting {done}/{total}: {msg}")
-        )
+        worker.failed.connect(self._on_drop_failed)
+        worker.progressed.connect(self._on_drop_progress)
         self._start("drop", worker)
+        self.message.setText("Segmenting…")  # after the start: the worker is already reading
+
+    def _on_drop_failed(self, message: str, _details: str) -> None:
+        self.message.setText(message)
+
+    def _on_drop_progress(self, done: int, total: int, text: str) -> None:
+        # One input: its overlay is the progress (relaying out the label costs latency).
+        if total > 1:
+            self.message.setText(f"Segmenting {done}/{total}: {text}")
+
+    def _on_drop_loaded(self, item: Any, volume: Any) -> None:
+        """Draw the first dropped volume while the net segments it (the overlay follows).
+
+        Only for several slices: one slice is segmented in tens of milliseconds, and
+        drawing it meanwhile would only take the CPU from the net on a small machine.
+        """
+        if self._drop_shown or self._drop_image_shown or volume.array.shape[0] < 2:
+            return
+        self._drop_image_shown = True
+        labels = self.session.labels if self.session is not None else self.viewer.label_map
+        self.viewer.set_result(volume.array, None, None, labels, volume.window,
+                               _file_windows(volume))
+        self.message.setText(f"Segmenting {item.name}…")
 
     def _on_drop_predicted(self, result: Any) -> None:
         """Show a prediction at once; its files are still being written."""
@@ -326,6 +427,8 @@ class QtDeployModule(QWidget):
         if not self._drop_shown:  # the first result of a drop; the rest wait in the list
             self._drop_shown = True
             self.show_result(result)
+        # Files are written once the overlay is painted (pending paint events go first).
+        QTimer.singleShot(0, self._shown_gate.open)
 
     def _on_drop_result(self, result: Any) -> None:
         if not result.ok:
@@ -361,6 +464,22 @@ class QtDeployModule(QWidget):
         self.message.setText(text)
         self.drop_finished.emit(report)
 
+    # Files dropped anywhere on the tab (the viewer is the natural target) are segmented
+    # like those dropped on the drop zone.
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.segment_paths(paths)
+
     def _on_input_click(self, item: QListWidgetItem) -> None:
         result = self.results[int(item.data(Qt.UserRole))]
         if result.ok:
@@ -374,10 +493,11 @@ class QtDeployModule(QWidget):
         prediction = result.prediction
         if prediction is None:
             return
+        self.tabs.setCurrentIndex(0)
         volume = prediction.volume
         self.viewer.set_result(volume.array, prediction.labels, prediction.probabilities,
                                self.session.labels if self.session else _labels_of(result),
-                               volume.window)
+                               volume.window, _file_windows(volume))
         spacing_known = bool((volume.meta or {}).get("spacing_known", True))
         self.measurements.set_rows(result.rows, spacing_known)
         notes = list(prediction.notes)
@@ -411,8 +531,8 @@ class QtDeployModule(QWidget):
         worker = Worker(_evaluate_job, self.session, images, truth, out_dir)
         worker.progressed.connect(self.evaluate_view.set_progress)
         worker.succeeded.connect(self._on_evaluation_done)
-        worker.failed.connect(lambda msg, _d: self.evaluate_view.summary.setText(msg))
-        worker.done.connect(lambda: self.evaluate_view.set_running(False))
+        worker.failed.connect(self.evaluate_view.show_failure)
+        worker.done.connect(self.evaluate_view.set_idle)
         self.evaluate_view.set_running(True)
         self._start("evaluate", worker)
 
@@ -447,8 +567,8 @@ class QtDeployModule(QWidget):
                         self.config().ground_truth, self.batch_panel.result_arrived.emit)
         worker.progressed.connect(self.batch_panel.set_progress)
         worker.succeeded.connect(self._on_batch_done)
-        worker.failed.connect(lambda msg, _d: self.batch_panel.finish(msg))
-        worker.cancelled.connect(lambda: self.batch_panel.finish("Cancelled."))
+        worker.failed.connect(self.batch_panel.show_failure)
+        worker.cancelled.connect(self.batch_panel.show_cancelled)
         self.batch_panel.set_running(True)
         self._start("batch", worker)
 
@@ -463,31 +583,69 @@ class QtDeployModule(QWidget):
 
     # ------------------------------------------------------------------ workers
     def _start(self, key: str, worker: Worker) -> None:
+        # Every worker signal goes to a bound method of this widget or its children, never
+        # a lambda: Qt then drops the connection (and any queued call) when the widget is
+        # destroyed, so a worker finishing after the tab is gone cannot touch dead widgets.
+        worker.setObjectName(key)
         self._workers[key] = worker
-        worker.done.connect(lambda: self._on_worker_done(key, worker))
+        worker.done.connect(self._on_worker_done)
         worker.start()
 
-    def _on_worker_done(self, key: str, worker: Worker) -> None:
+    def _on_worker_done(self) -> None:
+        worker = self.sender()
+        if not isinstance(worker, Worker):
+            return
+        key = worker.objectName()
         if self._workers.get(key) is worker:
             del self._workers[key]
+        if worker in self._retiring:
+            self._retiring.remove(worker)
         worker.wait()
         worker.deleteLater()
         if key == "load":
             self._update_readiness()
+        elif key == "drop" and self._queued_drops:
+            self.segment_paths(self._queued_drops.pop(0))
+
+    def _retire(self, key: str) -> Worker | None:
+        """Forget ``key``'s worker as busy while its thread finishes (kept until ``done``)."""
+        worker = self._workers.pop(key, None)
+        if worker is not None:
+            self._retiring.append(worker)
+        return worker
 
     def _cancel(self, key: str) -> None:
         worker = self._workers.get(key)
         if worker is not None:
             worker.cancel()
 
+    def _on_evaluate_cancel(self) -> None:
+        self._cancel("evaluate")
+
+    def _on_batch_cancel(self) -> None:
+        self._cancel("batch")
+
     def is_busy(self) -> bool:
         return bool(self._workers)
 
     def shutdown(self) -> None:
-        """Stop background work and free the model (the window is closing)."""
-        for worker in list(self._workers.values()):
+        """Stop background work and free the model (the window is closing).
+
+        The workers' signals are disconnected after they end: their last queued
+        signals must not reach widgets that are about to be deleted.
+        """
+        self._shown_gate.open()
+        for worker in [*self._workers.values(), *self._retiring]:
             worker.stop_and_wait()
+            for signal in (worker.progressed, worker.succeeded, worker.failed,
+                           worker.cancelled, worker.done):
+                with contextlib.suppress(TypeError):  # TypeError: nothing connected
+                    signal.disconnect()
+            worker.deleteLater()
         self._workers.clear()
+        self._retiring.clear()
+        self._pending_paths = []
+        self._queued_drops = []
         self.unload()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -504,6 +662,12 @@ def _batch_job(session, paths, out_dir, truth_dir, on_result, progress=None, can
         raise DLPError(f"{paths[0]}: no images found")
     return run_batch(session, items, out_dir, ground_truth=truth_dir or None,
                      progress=progress, cancel=cancel, on_result=on_result)
+
+
+def _file_windows(volume: Any) -> list[tuple[float, float]]:
+    """Every (center, width) window the image file names (DICOM may give several)."""
+    windows = (getattr(volume, "meta", None) or {}).get("windows") or []
+    return [(float(c), float(w)) for c, w in windows]
 
 
 def _labels_of(result: Any):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import QMimeData, Qt, pyqtSignal
 from PyQt5.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PyQt5.QtWidgets import QFileDialog, QFrame, QLabel, QMenu, QVBoxLayout, QWidget
 
 FILE_FILTER = (
     "Images (*.dcm *.dicom *.ima *.nii *.nii.gz *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 )
+
+
+def local_paths(mime: QMimeData) -> list[str]:
+    """The local files/folders a drag carries (URLs of other kinds are left out)."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
 
 
 class QtDropZone(QFrame):
@@ -39,7 +46,7 @@ class QtDropZone(QFrame):
         )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
             self._set_highlight(True)
         else:
@@ -51,7 +58,7 @@ class QtDropZone(QFrame):
 
     def dropEvent(self, event: QDropEvent) -> None:
         self._set_highlight(False)
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = local_paths(event.mimeData())
         if not paths:
             event.ignore()
             return

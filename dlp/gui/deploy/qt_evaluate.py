@@ -6,15 +6,17 @@ import math
 
 import numpy as np
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (
     QAbstractItemView,
+    QAbstractScrollArea,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSplitter,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -24,7 +26,10 @@ from PyQt5.QtWidgets import (
 from dlp.deploy.evaluate import METRICS, EvaluationReport
 from dlp.gui.deploy.qt_model_config import QtPathField
 
-METRIC_TITLES = {"dice": "Dice", "iou": "IoU", "hausdorff": "HD (mm)"}
+METRIC_TITLES = {"dice": "Dice", "iou": "IoU", "hausdorff": "Hausdorff (mm)"}
+#: Dice below this is tinted: a case worth a look (what a reader would flag by eye).
+POOR_DICE = 0.7
+POOR_TINT = QColor("#f8d7d7")
 
 
 class QtNumberItem(QTableWidgetItem):
@@ -63,6 +68,7 @@ class QtEvaluateView(QWidget):
         self.export_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.setVisible(False)  # shown while an evaluation runs
         self.summary = QLabel("Choose images and their ground truth, then Evaluate.")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -76,26 +82,40 @@ class QtEvaluateView(QWidget):
         self.confusion.setToolTip("pixel counts: rows are the truth, columns the prediction")
 
         paths = QHBoxLayout()
+        paths.addWidget(QLabel("Images"))
         paths.addWidget(self.images, 1)
+        paths.addWidget(QLabel("Ground truth"))
         paths.addWidget(self.truth, 1)
         paths.addWidget(self.run_button)
         paths.addWidget(self.cancel_button)
         paths.addWidget(self.export_button)
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.table)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(QLabel("Confusion matrix (pixels; rows truth, columns predicted)"))
-        right_layout.addWidget(self.confusion)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        # The summary and the (small, K x K) confusion matrix side by side on top; the
+        # per-image table below gets the full width for its Dice/IoU/HD columns.
+        self.confusion.setSizeAdjustPolicy(QAbstractScrollArea.AdjustToContents)
+        self.confusion.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.confusion.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.confusion.setSizePolicy(QSizePolicy.Maximum, QSizePolicy.Maximum)
+        self.confusion_caption = QLabel("Confusion matrix (pixels):\nrows = truth, "
+                                        "columns = prediction")
+        self.confusion_caption.setVisible(False)
+        self.confusion.setVisible(False)
+        matrix = QVBoxLayout()
+        matrix.addWidget(self.confusion_caption)
+        matrix.addWidget(self.confusion)
+        matrix.addStretch(1)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1, Qt.AlignTop)
+        top.addLayout(matrix)
         layout = QVBoxLayout(self)
         layout.addLayout(paths)
         layout.addWidget(self.progress)
-        layout.addWidget(self.summary)
-        layout.addWidget(splitter, 1)
+        self.hint = QLabel("Worst cases first. Click a row to see that image segmented; "
+                           "click a column title to sort by it.")
+        self.hint.setStyleSheet("color: #666;")
+        self.hint.setVisible(False)
+        layout.addLayout(top)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.table, 1)
 
         self.run_button.clicked.connect(self._on_run_click)
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -105,8 +125,16 @@ class QtEvaluateView(QWidget):
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
+        self.progress.setVisible(running)
         if running:
             self.progress.setValue(0)
+            self.summary.setText("Evaluating…")
+
+    def set_idle(self) -> None:
+        self.set_running(False)
+
+    def show_failure(self, message: str, _details: str = "") -> None:
+        self.summary.setText(message)
 
     def set_progress(self, done: int, total: int, message: str = "") -> None:
         self.progress.setMaximum(max(total, 1))
@@ -150,14 +178,19 @@ class QtEvaluateView(QWidget):
             col = 1
             for metric in METRICS:
                 for c in foreground:
-                    self.table.setItem(r, col, QtNumberItem(float(scores.metric(metric)[c])))
+                    cell = QtNumberItem(float(scores.metric(metric)[c]))
+                    if metric == "dice" and cell.value < POOR_DICE:
+                        cell.setBackground(POOR_TINT)
+                    self.table.setItem(r, col, cell)
                     col += 1
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSortingEnabled(True)
         self.table.sortItems(1, Qt.AscendingOrder)
         self._show_confusion(report)
         self.summary.setText(self.summary_text(report))
         self.export_button.setEnabled(bool(report.rows))
+        self.hint.setVisible(bool(report.rows))
 
     @staticmethod
     def summary_text(report: EvaluationReport) -> str:
@@ -191,4 +224,6 @@ class QtEvaluateView(QWidget):
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.confusion.setItem(i, j, item)
         self.confusion.resizeColumnsToContents()
+        self.confusion.setVisible(True)
+        self.confusion_caption.setVisible(True)
 

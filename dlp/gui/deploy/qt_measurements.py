@@ -30,6 +30,7 @@ class QtMeasurementsTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.cellClicked.connect(self._on_cell_clicked)
         self._rows: list[dict[str, object]] = []
+        self.set_rows([])
 
     def set_rows(self, rows: Sequence[dict[str, object]], spacing_known: bool = True) -> None:
         self._rows = list(rows)
@@ -46,6 +47,11 @@ class QtMeasurementsTable(QTableWidget):
         unit = "Area (mm²)" if spacing_known else "Area (px², no pixel spacing)"
         self.setHorizontalHeaderItem(MEASUREMENT_COLUMNS.index("area_mm2"),
                                      QTableWidgetItem(unit))
+        # Only columns with something to read: the input is named in the list beside,
+        # a single image has no volume, and Dice/Hausdorff need a ground truth.
+        for c, key in enumerate(MEASUREMENT_COLUMNS):
+            empty = all(row.get(key) is None for row in self._rows)
+            self.setColumnHidden(c, key == "input" or (empty and bool(self._rows)))
 
     def rows(self) -> list[dict[str, object]]:
         return list(self._rows)

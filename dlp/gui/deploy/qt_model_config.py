@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PyQt5.QtCore import pyqtSignal
+from pathlib import Path
+
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +37,7 @@ class QtPathField(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._caption, self._filter, self._folder = caption, file_filter, folder
+        self._problem: str | None = None
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(caption)
         self.edit.setClearButtonEnabled(True)
@@ -53,10 +56,14 @@ class QtPathField(QWidget):
 
     def set_text(self, text: str) -> None:
         self.edit.setText(str(text or ""))
+        self.edit.setCursorPosition(len(self.edit.text()))  # the file name is what matters
+        self.set_problem(self._problem)
 
     def set_problem(self, reason: str | None) -> None:
+        self._problem = reason
         self.edit.setStyleSheet("QLineEdit { border: 1px solid #d23c3c; }" if reason else "")
-        self.edit.setToolTip(reason or "")
+        # A long path does not fit the field: the tooltip shows all of it (and any problem).
+        self.edit.setToolTip("\n".join(t for t in (reason, self.text()) if t))
 
     def _on_browse(self) -> None:
         start = self.text() or ""
@@ -67,6 +74,52 @@ class QtPathField(QWidget):
         if chosen:
             self.set_text(chosen)
             self.changed.emit()
+
+
+class QtDeviceBox(QComboBox):
+    """CPU plus the machine's GPUs, listed when the user opens the list.
+
+    Asking CUDA for its devices imports torch (seconds); the Deploy tab must open at
+    once, so the GPUs are queried only when the list is opened or a model is loaded.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.addItem("CPU", "cpu")
+        self._gpus_listed = False
+
+    def select(self, device: str) -> None:
+        """Show ``device`` (``cpu`` or ``cuda:N``) without querying CUDA."""
+        device = device or "cpu"
+        index = self.findData(device)
+        if index < 0 and device.startswith("cuda"):
+            self.addItem(f"GPU {device.partition(':')[2] or '0'}", device)
+            index = self.count() - 1
+        self.setCurrentIndex(max(index, 0))
+
+    def list_gpus(self) -> None:
+        if self._gpus_listed:
+            return
+        self._gpus_listed = True
+        try:
+            import torch
+
+            names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        except Exception:  # no usable CUDA runtime: CPU only
+            names = []
+        current = self.currentData()
+        old = self.blockSignals(True)
+        while self.count() > 1:
+            self.removeItem(1)
+        for index, name in enumerate(names):
+            self.addItem(f"GPU {index}: {name}", f"cuda:{index}")
+        self.blockSignals(old)
+        if current != self.currentData():
+            self.select(current)
+
+    def showPopup(self) -> None:
+        self.list_gpus()
+        super().showPopup()
 
 
 class QtModelConfig(QWidget):
@@ -85,12 +138,12 @@ class QtModelConfig(QWidget):
         self.train_net = QtPathField("Training net", "Caffe nets (*.prototxt);;All files (*)")
         self.weights = QtPathField("Weights", "Caffe weights (*.caffemodel);;All files (*)")
         self.snapshot_box = QComboBox()
-        self.snapshot_box.setToolTip("use the latest snapshot of a training run")
+        self.snapshot_box.setToolTip("use a training run's best snapshot (its latest when "
+                                     "no best is known) with the net it was trained with")
         self.labels = QtPathField("label.txt (optional)", "Label files (*.txt);;All files (*)")
         self.manifest = QtPathField("Dataset manifest (optional)",
                                     "Manifests (manifest.json);;JSON (*.json)")
-        self.device = QComboBox()
-        self.device.setEditable(False)
+        self.device = QtDeviceBox()
         self.out_dir = QtPathField("Results folder", folder=True)
         self.ground_truth = QtPathField("Ground truth folder (optional)", folder=True)
         self.ground_truth.setToolTip("masks named like the images (name_mask.png…) or "
@@ -105,17 +158,31 @@ class QtModelConfig(QWidget):
         self.policy_label.setWordWrap(True)
         self.policy_label.setStyleSheet("color: #666;")
 
-        form = QFormLayout()
-        form.addRow("Deploy net", self.deploy_net)
-        form.addRow("", self.derive_box)
-        form.addRow("Training net", self.train_net)
-        form.addRow("Weights", self.weights)
-        form.addRow("Run snapshot", self.snapshot_box)
-        form.addRow("Labels", self.labels)
-        form.addRow("Manifest", self.manifest)
-        form.addRow("Device", self.device)
-        form.addRow("Results to", self.out_dir)
-        form.addRow("Ground truth", self.ground_truth)
+        # The model's files are set up once (by whoever trained it); while the engine is
+        # on they fold away behind a one-line summary, leaving the reader the drop zone.
+        self.model_box = QWidget()
+        model_form = QFormLayout(self.model_box)
+        model_form.setContentsMargins(0, 0, 0, 0)
+        model_form.addRow("Deploy net", self.deploy_net)
+        model_form.addRow("", self.derive_box)
+        model_form.addRow("Training net", self.train_net)
+        model_form.addRow("Weights", self.weights)
+        model_form.addRow("Run snapshot", self.snapshot_box)
+        model_form.addRow("Labels", self.labels)
+        model_form.addRow("Manifest", self.manifest)
+        model_form.addRow("Device", self.device)
+        self.model_toggle = QToolButton()
+        self.model_toggle.setCheckable(True)
+        self.model_toggle.setChecked(True)
+        self.model_toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.model_toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
+        self.model_toggle.toggled.connect(self._on_model_toggle)
+        self.model_summary = QLabel()
+        self.model_summary.setStyleSheet("color: #666;")
+        self.model_summary.setWordWrap(True)
+        outputs = QFormLayout()
+        outputs.addRow("Results to", self.out_dir)
+        outputs.addRow("Ground truth", self.ground_truth)
         status = QHBoxLayout()
         status.addWidget(self.engine_button)
         status.addWidget(self.status_dot)
@@ -123,9 +190,13 @@ class QtModelConfig(QWidget):
         self.engine_button.setMinimumWidth(110)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(form)
+        layout.addWidget(self.model_toggle)
+        layout.addWidget(self.model_summary)
+        layout.addWidget(self.model_box)
+        layout.addLayout(outputs)
         layout.addLayout(status)
         layout.addWidget(self.policy_label)
+        self._on_model_toggle(True)
 
         for field in (self.deploy_net, self.train_net, self.weights, self.labels, self.manifest,
                       self.out_dir, self.ground_truth):
@@ -134,7 +205,6 @@ class QtModelConfig(QWidget):
         self.device.currentIndexChanged.connect(self._on_field_change)
         self.engine_button.toggled.connect(self._on_engine_toggle)
         self.snapshot_box.activated.connect(self._on_snapshot_change)
-        self._fill_devices()
         self._on_derive_change(False)
         self.set_status("off", "")
 
@@ -164,8 +234,7 @@ class QtModelConfig(QWidget):
         self.manifest.set_text(config.manifest)
         self.out_dir.set_text(config.out_dir)
         self.ground_truth.set_text(config.ground_truth)
-        index = self.device.findData(config.device)
-        self.device.setCurrentIndex(max(index, 0))
+        self.device.select(config.device)
         for w in widgets:
             w.blockSignals(False)
         self._on_derive_change(config.derive_from_train, emit=False)
@@ -177,6 +246,19 @@ class QtModelConfig(QWidget):
         self.snapshot_box.addItem("(choose a run)" if runs else "(no runs with snapshots)", "")
         for label, folder in runs:
             self.snapshot_box.addItem(label, folder)
+        self.snapshot_box.blockSignals(False)
+
+    def select_run(self, weights: str) -> None:
+        """Show the run whose snapshot ``weights`` is (if it is one) in the run list."""
+        index = 0
+        if weights:
+            path = Path(weights).resolve()
+            for i in range(1, self.snapshot_box.count()):
+                folder = Path(self.snapshot_box.itemData(i)).resolve()
+                if folder in path.parents:
+                    index = i
+        self.snapshot_box.blockSignals(True)
+        self.snapshot_box.setCurrentIndex(index)
         self.snapshot_box.blockSignals(False)
 
     def show_problems(self, problems: dict[str, str]) -> None:
@@ -194,24 +276,35 @@ class QtModelConfig(QWidget):
         self.status_state = state
         self.engine_button.blockSignals(True)
         self.engine_button.setChecked(state in ("on", "loading"))
+        if state == "on":
+            self.show_model_settings(False)
+        elif state in ("error", "off"):
+            self.show_model_settings(True)
         self.engine_button.setText("Engine on" if state in ("on", "loading") else "Engine off")
         self.engine_button.blockSignals(False)
+
+    def show_model_settings(self, shown: bool) -> None:
+        if self.model_toggle.isChecked() == shown:
+            self._on_model_toggle(shown)  # no toggle: refresh the summary all the same
+        else:
+            self.model_toggle.setChecked(shown)
+
+    def _on_model_toggle(self, shown: bool) -> None:
+        self.model_box.setVisible(shown)
+        self.model_toggle.setArrowType(Qt.DownArrow if shown else Qt.RightArrow)
+        self.model_toggle.setText("Model" if shown else "Model (click to change)")
+        self.model_summary.setVisible(not shown)
+        config = self.config()
+        net = config.train_net if config.derive_from_train else config.deploy_net
+        parts = [Path(net).name if net else "no net"]
+        if config.weights:
+            parts.append(Path(config.weights).name)
+        self.model_summary.setText(" · ".join(parts))
 
     def set_policy(self, text: str) -> None:
         self.policy_label.setText(text)
 
     # ------------------------------------------------------------------ handlers
-    def _fill_devices(self) -> None:
-        self.device.addItem("CPU", "cpu")
-        try:
-            import torch
-
-            for index in range(torch.cuda.device_count()):
-                name = torch.cuda.get_device_name(index)
-                self.device.addItem(f"GPU {index}: {name}", f"cuda:{index}")
-        except Exception:  # no usable CUDA runtime: CPU only
-            pass
-
     def _on_field_change(self, *_: object) -> None:
         self.config_changed.emit()
 

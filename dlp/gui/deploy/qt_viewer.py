@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QPointF, Qt, pyqtSignal
+from PyQt5.QtCore import QPointF, Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QSlider,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +33,9 @@ WINDOW_DEFAULT = "File default"
 WINDOW_AUTO = "Auto (percentiles)"
 WINDOW_FULL = "Full range"
 HINT_EMPTY = "Drop an image to segment it."
+PLACEHOLDER = ("No image yet.\n\nSwitch the engine on and drop DICOM, NIfTI, PNG or TIFF "
+               "files or folders here: the segmentation appears in this view, its areas and "
+               "volumes below.")
 HINT_SHOWN = ("Hover for value, class and probability; wheel zooms, drag pans, "
               "right-drag sets window/level.")
 
@@ -101,15 +105,31 @@ class QtSegmentationViewer(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._image: np.ndarray | None = None       # (S, H, W[, 3])
+        self._image_source: Any = None              # the array given to set_result
         self._labels: np.ndarray | None = None      # (S, H, W)
         self._probs: np.ndarray | None = None       # (S, K, H, W)
         self._label_map = LabelMap.default(2)
         self._file_window: tuple[float, float] | None = None
+        self._file_window_items: dict[str, tuple[float, float]] = {}  # combo text → window
         self._window = (0.0, 1.0)
         self._slice = 0
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("#111")
+        # Drops over the image go to the Deploy tab (the scene has no use for them).
+        self.graphics.setAcceptDrops(False)
+        self.graphics.viewport().setAcceptDrops(False)
+        # Before the first image: say what will appear here, not a black void.
+        self.placeholder = QLabel(PLACEHOLDER)
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setObjectName("deployViewerPlaceholder")
+        self.placeholder.setStyleSheet(
+            "QLabel#deployViewerPlaceholder { color: #555; background: #f4f4f4; "
+            "border: 1px solid #ddd; font-size: 14px; padding: 24px; }")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.graphics)
         self.image_view = QtWindowLevelViewBox()
         self.result_view = QtWindowLevelViewBox()
         self.graphics.addItem(self.image_view, row=0, col=0)
@@ -133,6 +153,7 @@ class QtSegmentationViewer(QWidget):
         self.display_box = QComboBox()
         self.display_box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.display_box.setToolTip("show the class mask, or one class's probability map")
+        self.display_box.addItem("Class mask")
         self.opacity_slider = QSlider(Qt.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
@@ -175,7 +196,7 @@ class QtSegmentationViewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
         layout.addLayout(second)
-        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.stack, 1)
         layout.addLayout(slicer)
         layout.addWidget(self.readout)
 
@@ -196,13 +217,21 @@ class QtSegmentationViewer(QWidget):
         probabilities: np.ndarray | None,
         label_map: LabelMap,
         window: tuple[float, float] | None = None,
+        file_windows: list[tuple[float, float]] | None = None,
     ) -> None:
-        """Show a volume ``(S, H, W[, 3])`` with its masks ``(S, H, W)`` and probabilities."""
+        """Show a volume ``(S, H, W[, 3])`` with its masks ``(S, H, W)`` and probabilities.
+
+        ``window`` is the file's default (center, width); ``file_windows`` all the
+        windows the file offers (a DICOM may carry several, e.g. soft tissue and bone).
+        """
         first = self._image is None or self._image.shape[1:3] != np.asarray(image).shape[1:3]
+        # The image drawn while the net ran gets its overlay only: no second image upload.
+        same_image = image is self._image_source and self._labels is None
+        self._image_source = image
         self._image = np.asarray(image)
         self._labels = None if labels is None else np.asarray(labels)
         self._probs = None if probabilities is None else np.asarray(probabilities)
-        if label_map != self._label_map or self.display_box.count() == 0:
+        if label_map != self._label_map or self.display_box.count() <= 1:
             self._label_map = label_map
             self.legend.set_labels(label_map)
             with _blocked(self.display_box):
@@ -211,13 +240,19 @@ class QtSegmentationViewer(QWidget):
                 for name in label_map.names[1:]:
                     self.display_box.addItem(f"Probability: {name}")
         self._file_window = window
-        self._apply_window_preset(self.window_box.currentText())
+        self._set_file_windows(file_windows or [])
+        if not same_image:  # keep a window the user set while the net was running
+            self._apply_window_preset(self.window_box.currentText())
         with _blocked(self.slice_slider):
             self.slice_slider.setRange(0, max(0, self._image.shape[0] - 1))
             self.slice_slider.setValue(min(self._slice, self._image.shape[0] - 1))
         self._slice = self.slice_slider.value()
         self.readout.setText(HINT_SHOWN)
-        self._render()
+        self.stack.setCurrentWidget(self.graphics)
+        if same_image:
+            self._render_overlay()
+        else:
+            self._render()
         if first:
             self.reset_zoom()
 
@@ -229,10 +264,15 @@ class QtSegmentationViewer(QWidget):
         self.result_view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def clear(self) -> None:
-        self._image = self._labels = self._probs = None
+        self._image = self._labels = self._probs = self._image_source = None
         for item in (self.image_item, self.result_image_item, self.overlay_item):
             item.clear()
         self.readout.setText(HINT_EMPTY)
+        self.stack.setCurrentWidget(self.placeholder)
+
+    @property
+    def label_map(self) -> LabelMap:
+        return self._label_map
 
     @property
     def current_slice(self) -> int:
@@ -262,7 +302,10 @@ class QtSegmentationViewer(QWidget):
         layout.setColumnStretchFactor(0, 1 if side_by_side else 0)
         layout.setColumnMaximumWidth(0, 1e6 if side_by_side else 0)
         layout.setColumnStretchFactor(1, 1)
+        self._render_image()
         self.reset_zoom()
+        # Fit again once the layout has given the views their new sizes.
+        QTimer.singleShot(0, self.reset_zoom)
 
     def _on_display_change(self, *_: Any) -> None:
         self._render_overlay()
@@ -309,6 +352,21 @@ class QtSegmentationViewer(QWidget):
                 text += f" (p = {p:.3f})"
         return text
 
+    def _set_file_windows(self, windows: list[tuple[float, float]]) -> None:
+        """List the file's other windows after the fixed presets (the first is the default)."""
+        extra = {f"File window {k}: L {c:g} W {w:g}": (float(c), float(w))
+                 for k, (c, w) in enumerate(windows, start=1) if k > 1}
+        if extra == self._file_window_items:
+            return
+        current = self.window_box.currentText()
+        with _blocked(self.window_box):
+            for name in self._file_window_items:
+                self.window_box.removeItem(self.window_box.findText(name))
+            self.window_box.addItems(list(extra))
+            index = self.window_box.findText(current)
+            self.window_box.setCurrentIndex(max(index, 0))
+        self._file_window_items = extra
+
     def _apply_window_preset(self, name: str) -> None:
         if self._image is None:
             return
@@ -317,6 +375,8 @@ class QtSegmentationViewer(QWidget):
             self._window = self._file_window
         elif name in overlay.WINDOW_PRESETS:
             self._window = overlay.WINDOW_PRESETS[name]
+        elif name in self._file_window_items:
+            self._window = self._file_window_items[name]
         elif name == WINDOW_FULL:
             lo, hi = float(np.nanmin(current)), float(np.nanmax(current))
             self._window = ((lo + hi) / 2.0, max(hi - lo, 1e-6))
@@ -339,13 +399,18 @@ class QtSegmentationViewer(QWidget):
         if self._image is None:
             return
         picture = self._image[self._slice]
+        # The left view is hidden in the overlay layout: drawing it would only add to
+        # the drop → overlay latency (it is drawn when the layout shows it).
+        items = [self.result_image_item]
+        if self.layout_box.currentText() == "Side by side":
+            items.append(self.image_item)
         if picture.ndim == 3:  # RGB: shown as it is
-            for item in (self.image_item, self.result_image_item):
+            for item in items:
                 item.setImage(picture, autoLevels=False, levels=None)
             return
         c, w = self._window
         levels = (c - w / 2.0, c + w / 2.0)
-        for item in (self.image_item, self.result_image_item):
+        for item in items:
             item.setImage(picture, autoLevels=False, levels=levels)
 
     def _render_overlay(self) -> None:
