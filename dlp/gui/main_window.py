@@ -16,6 +16,7 @@ it only through this small, optional protocol (see docs/ARCHITECTURE.md):
 from __future__ import annotations
 
 import importlib
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from dlp.gui.resources import icon, resources_dir
 from dlp.gui.widgets.progress_panel import ProgressPanel
 from dlp.gui.workers import Worker
 from dlp.project import Project, RecentProjects, config_dir
+
+log = logging.getLogger(__name__)
 
 DEFAULT_AUTOSAVE_SECONDS = 60
 
@@ -160,7 +163,20 @@ class MainWindow(QMainWindow):
                 widget = ModuleUnavailable(spec.title, reason or "", self.tabs)
                 self.unavailable[spec.title] = reason or ""
             else:
-                widget = cls(self.qt_project, self.tabs)
+                before = set(self.tabs.findChildren(QWidget, options=Qt.FindDirectChildrenOnly))
+                try:
+                    widget = cls(self.qt_project, self.tabs)
+                except Exception as exc:  # one broken tab must not stop DLP: say why instead
+                    log.exception("the %s tab could not be built", spec.title)
+                    for half_built in self.tabs.findChildren(
+                            QWidget, options=Qt.FindDirectChildrenOnly):
+                        if half_built not in before:
+                            half_built.hide()
+                            half_built.deleteLater()
+                    cls, reason = None, f"The {spec.title} tab could not be built: {exc}"
+                    widget = ModuleUnavailable(spec.title, reason, self.tabs)
+                    self.unavailable[spec.title] = reason
+            if cls is not None:
                 self.modules[spec.title] = widget
                 stack = self._undo_stack_of(widget)
                 if stack is not None:
@@ -307,13 +323,23 @@ class MainWindow(QMainWindow):
             stack = stack()
         return stack if isinstance(stack, QUndoStack) else None
 
-    def show_module(self, name: str) -> None:
-        """Bring the tab titled ``name`` (Data, Net, Train, Deploy) to the front."""
+    def show_module(self, name: str) -> bool:
+        """Bring the tab titled ``name`` (Data, Net, Train, Deploy) to the front.
+
+        A module that is not built here (``modules=`` left it out) or could not be built
+        is not an error of the user's: the status bar says why and False is returned.
+        A name that is no module at all is a programming error (KeyError).
+        """
+        titles = [s.title for s in MODULES]
+        if name not in titles:
+            raise KeyError(f"no module tab {name!r}; tabs are {titles}")
         for index in range(self.tabs.count()):
-            if self.tabs.tabText(index) == name:
+            if self.tabs.tabText(index) == name and self.tabs.isTabEnabled(index):
                 self.tabs.setCurrentIndex(index)
-                return
-        raise KeyError(f"no module tab {name!r}; tabs are {[s.title for s in MODULES]}")
+                return True
+        reason = self.unavailable.get(name) or "it is not part of this window"
+        self.statusBar().showMessage(f"The {name} tab is not available: {reason}", 10000)
+        return False
 
     def current_module(self) -> QWidget | None:
         return self.modules.get(self.tabs.tabText(self.tabs.currentIndex()))

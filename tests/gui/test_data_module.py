@@ -221,6 +221,10 @@ def test_browser_shows_a_legend_and_the_build_report_of_a_dataset(
     assert "LV" in browser.legend.text() and "&#9632;" in browser.legend.text()
     assert "background" not in browser.legend.text()  # transparent in the overlay
     assert "Build report:</b> 1 unusable file(s)" in browser.details.text()
+    # each sample names the classes its label shows, as the legend does
+    captions = [tile.caption.text() for tile in browser.grid.tiles]
+    assert captions and all("shows LV" in c or "background only" in c for c in captions)
+    assert any("shows LV" in c for c in captions)
 
 
 def test_delete_asks_then_removes_the_dataset(qtbot, data_tab, phantom, monkeypatch) -> None:

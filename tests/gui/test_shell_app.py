@@ -22,6 +22,7 @@ from dlp.gui import launch
 from dlp.gui.app import choose_startup_project
 from dlp.net.prototxt import read_net, read_solver
 from dlp.project import Project, RecentProjects
+from dlp.proto import caffe_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"cases": 2, "slices": 2, "size": 64}
@@ -75,7 +76,10 @@ def test_demo_content_is_a_dataset_a_net_reading_it_and_a_solver(tmp_path: Path)
     assert all(Path(source).is_dir() for source in sources.values())
     solver = read_solver(project.solver_path)
     assert solver.net == str(project.net_path)
-    assert solver.test_iter[0] == report.counts["val"]
+    # one pass over the val split per test round, in the TEST Data layers' batches
+    test_batch = max(layer.data_param.batch_size for layer in net.layer
+                     if layer.type == "Data" and layer.include[0].phase == caffe_pb2.TEST)
+    assert solver.test_iter[0] == -(-report.counts["val"] // test_batch)
     assert (project.deploy_dir / "label.txt").read_text().splitlines()[0].lower().startswith(
         "background")
     assert {"datasets_changed", "net_changed"} <= set(events)

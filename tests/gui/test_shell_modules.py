@@ -3,8 +3,10 @@ protocol (undo stack routed to Edit, project switch reaches every tab)."""
 
 from __future__ import annotations
 
-from PyQt5.QtWidgets import QUndoStack
+from PyQt5.QtCore import QCoreApplication, QEvent
+from PyQt5.QtWidgets import QUndoStack, QWidget
 
+from dlp.errors import DLPError
 from dlp.gui.main_window import MODULES, MainWindow, load_module_class
 from dlp.project import Project
 
@@ -103,3 +105,34 @@ def test_ctrl_s_in_the_net_tab_saves_the_net(make_main_window, qtbot, project_di
     assert ("Net", "Save", "Ctrl+S") in window.claimed_shortcuts
     qtbot.keyClick(net_tab.view, Qt.Key_Z, Qt.ControlModifier)
     assert net_tab.is_modified()  # Ctrl+Z undid the add through Edit → Undo
+
+
+def test_show_module_of_a_tab_not_built_is_a_status_message(make_main_window) -> None:
+    window: MainWindow = make_main_window(modules=("Data", "Net"))
+    window.show_module("Net")
+    assert window.show_module("Deploy") is False  # e.g. a deploy request from Train
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Net"
+    assert "Deploy tab is not available" in window.statusBar().currentMessage()
+    window.qt_project.request_deploy("deploy.prototxt", "w.caffemodel")  # no exception
+    assert window.show_module("Data") is True
+
+
+def test_a_tab_whose_construction_fails_says_why_and_the_rest_work(
+        make_main_window, monkeypatch) -> None:
+    from dlp.gui.train import QtTrainModule
+
+    def broken(self, qt_project, parent=None) -> None:
+        QWidget.__init__(self, parent)  # half-built, as a real failure leaves it
+        raise DLPError("solver.prototxt:3: bad field")
+
+    monkeypatch.setattr(QtTrainModule, "__init__", broken)
+    window: MainWindow = make_main_window(modules=("Net", "Train"))
+    assert "Train" not in window.modules and "Net" in window.modules
+    assert "solver.prototxt:3: bad field" in window.unavailable["Train"]
+    index = [window.tabs.tabText(i) for i in range(window.tabs.count())].index("Train")
+    assert not window.tabs.isTabEnabled(index)
+    assert "bad field" in window.tabs.tabToolTip(index)
+    assert window.show_module("Train") is False
+    assert "could not be built" in window.statusBar().currentMessage()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    assert window.tabs.findChildren(QtTrainModule) == []  # the half-built one is gone

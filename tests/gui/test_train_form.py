@@ -102,3 +102,57 @@ def test_an_untouched_form_is_not_modified(make_main_window, project_dir):
     from PyQt5.QtWidgets import QLabel
 
     assert any("No net" in label.text() for label in module.form.findChildren(QLabel))
+
+
+def test_lr_preview_spans_zero_to_the_rate_even_when_flat(module):
+    form = module.form
+    form.lr_policy.setCurrentText("multistep")
+    form.stepvalue.setText("100000")  # beyond max_iter: the rate never drops
+    form.stepvalue.editingFinished.emit()
+    _iters, rates = form.lr_preview_data()
+    assert list(rates) == pytest.approx([0.05] * len(rates))
+    (x_low, x_high), (y_low, y_high) = form.lr_plot.getPlotItem().viewRange()
+    assert y_low == pytest.approx(0.0)  # a rate is never negative
+    assert 0.05 < y_high <= 0.06  # the flat line sits near the top, not at "0"
+    assert x_low <= 0 and x_high >= form.max_iter.value()
+    labels = [text for _value, text in form.lr_plot.getPlotItem().getAxis("left")._tickLevels[0]]
+    assert "0.05" in labels  # plain decimals a user reads, no SI prefix or 5e-2
+
+
+def test_random_seed_is_either_random_or_a_fixed_number(module):
+    form = module.form
+    assert form.fixed_seed.isChecked() and form.random_seed.value() == 7  # from the file
+    form.fixed_seed.setChecked(False)
+    assert not form.random_seed.isEnabled()
+    assert form.solver().random_seed == -1  # Caffe's "not set": a new seed each run
+    form.fixed_seed.setChecked(True)
+    form.random_seed.setValue(42)
+    assert form.solver().random_seed == 42
+    unset = form.solver()
+    unset.random_seed = -1
+    form.set_solver(unset)
+    assert not form.fixed_seed.isChecked() and not form.random_seed.isEnabled()
+
+
+def test_form_speaks_plainly_and_tooltips_name_the_caffe_fields(module):
+    form = module.form
+    for name, widget in form._rows.items():
+        caffe_field = name if name != "device" else "solver_mode"
+        assert caffe_field in widget.toolTip(), name
+        assert form._row_labels[name].toolTip() == widget.toolTip()
+    captions = {name: label.text() for name, label in form._row_labels.items()}
+    assert captions["max_iter"] == "Training iterations"
+    assert captions["test_interval"] == "Validate every"
+    assert "best_mode" in form.best_mode.toolTip()
+    assert [form.best_mode.itemText(i) for i in range(2)] == ["higher", "lower"]
+    form.best_mode.setCurrentIndex(1)
+    form.best_metric.setCurrentText("dice")
+    assert form.solver().best_mode == "min"
+
+
+def test_progress_before_any_run_counts_to_max_iter(module):
+    assert module.shown is None
+    assert module.progress.maximum() == module.form.max_iter.value() == 3000
+    assert module.progress.text() == "iteration 0 / 3000"
+    module.form.max_iter.setValue(600)
+    assert module.progress.text() == "iteration 0 / 600"

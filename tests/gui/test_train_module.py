@@ -15,35 +15,18 @@ from dlp.project import Project
 from dlp.train.log import curves as log_curves
 from dlp.train.log import parse_log
 from dlp.train.runs import Run, list_runs
-from tests.gui.train_support import kill_run_processes, make_train_project, start_fake_trainer
+from tests.gui.train_support import (  # noqa: F401 (autouse fixtures)
+    kill_run_processes,
+    make_train_project,
+    no_training_left_behind,
+    one_thread_children,
+    start_fake_trainer,
+    train_module,
+)
 
 pytestmark = pytest.mark.gui
 
 SAMPLE_LOG = Path(__file__).parents[1] / "train" / "data" / "caffe_train_two_test_nets_restart.log"
-
-
-@pytest.fixture(autouse=True)
-def one_thread_children(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Training children use one OpenMP thread: on this shared 2-core machine two
-    threads per process made the tiny net ~40x slower."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
-@pytest.fixture(autouse=True)
-def no_training_left_behind(make_main_window, project_dir: Path,
-                            monkeypatch: pytest.MonkeyPatch):
-    """Training runs detached from the GUI: a failing test must not leave one going,
-    nor block the window's teardown on the "training is running" question."""
-    from dlp.gui.train import QtTrainModule
-
-    monkeypatch.setattr(QtTrainModule, "ask_running_choice", lambda self, names: "leave")
-    yield
-    kill_run_processes(project_dir)
-
-
-def _train_module(make_main_window, project: Project, modules: tuple[str, ...] = ("Train",)):
-    window = make_main_window(project, modules=modules)
-    return window, window.modules["Train"]
 
 
 def _fake_run(project: Project, name: str, status: str = "created", max_iter: int = 80) -> Run:
@@ -62,7 +45,7 @@ def test_reattaches_to_a_run_left_running_and_announces_completion(make_main_win
     process = start_fake_trainer(run.path, 60, pause=0.03)
     try:
         run.update(pid=process.pid)
-        _window, module = _train_module(make_main_window, project)
+        _window, module = train_module(make_main_window, project)
         assert list(module.monitors) == ["run-left-running"]  # followed again
         assert module.shown.run.name == "run-left-running"
         qtbot.waitUntil(lambda: not module.monitors, timeout=30000)
@@ -74,6 +57,8 @@ def test_reattaches_to_a_run_left_running_and_announces_completion(make_main_win
     assert "best dice" in module.done_banner.label.text()
     assert module.curves.items["loss"].xData[-1] == 59
     assert module.curves.best_line.isVisible() and module.curves.best_line.value() == 50
+    assert module.curves.best_line.label.toPlainText().startswith("best dice = ")
+    assert module.curves.best_line.label.toPlainText().endswith("@ 50")
 
 
 def test_quitting_while_training_can_stop_it_with_a_snapshot(make_main_window, project_dir,
@@ -83,7 +68,7 @@ def test_quitting_while_training_can_stop_it_with_a_snapshot(make_main_window, p
     process = start_fake_trainer(run.path, 100000, pause=0.02)
     try:
         run.update(pid=process.pid)
-        _window, module = _train_module(make_main_window, project)
+        _window, module = train_module(make_main_window, project)
         qtbot.waitUntil(lambda: module.shown.curves.last_iteration > 3, timeout=20000)
         monkeypatch.setattr(module, "ask_running_choice", lambda names: "cancel")
         assert module.confirm_close() is False and process.poll() is None
@@ -101,7 +86,7 @@ def test_sample_caffe_log_draws_the_parsers_curves(make_main_window, project_dir
     project = make_train_project(project_dir)
     run = _fake_run(project, "run-caffe-sample", status="done")
     shutil.copy(SAMPLE_LOG, run.log_path)
-    _window, module = _train_module(make_main_window, project)
+    _window, module = train_module(make_main_window, project)
     module.show_run("run-caffe-sample")
     module.curves.set_smoothing(0.0)
     expected = log_curves(parse_log(SAMPLE_LOG))
@@ -112,6 +97,13 @@ def test_sample_caffe_log_draws_the_parsers_curves(make_main_window, project_dir
         assert list(x) == iters and list(y) == pytest.approx(values, nan_ok=True)
     # hover readout reports the raw values at the nearest logged iteration
     assert "train loss 0.6931 @0" in module.curves.readout_at(3)
+    # the legend is a row above the plot (it hid the curves' ends inside it), one
+    # entry per curve a user can tell apart
+    legend = module.curves.legend
+    labels = [label.text for _sample, label in legend.items]
+    assert len(labels) == len(set(labels)) and "train loss" in labels
+    plot_area = module.curves.plot.vb.sceneBoundingRect()
+    assert legend.sceneBoundingRect().bottom() <= plot_area.top() + 1
 
     # smoothing changes the noisy training curves only; log scale is one toggle
     raw_loss = list(module.curves.items["loss"].yData)
@@ -139,7 +131,7 @@ def test_compare_export_and_delete_runs(make_main_window, project_dir, qtbot, tm
     second = _fake_run(project, "run-b", status="done")
     shutil.copy(SAMPLE_LOG, first.log_path)
     shutil.copy(SAMPLE_LOG, second.log_path)
-    _window, module = _train_module(make_main_window, project)
+    _window, module = train_module(make_main_window, project)
     assert module.shown.run.name == "run-b"  # the newest run is shown
     module.runs.set_compared(["run-a"])
     assert [i.name() for i in module.curves.overlay_items] == ["run-a: train loss"]
@@ -169,7 +161,7 @@ def test_external_caffe_engine_next_step_and_restart(make_main_window, project_d
     project = make_train_project(project_dir, max_iter=60)
     project.update_settings(engine="caffe",
                             caffe_tools=str(make_fake_caffe_tools(tmp_path / "tools")))
-    window, module = _train_module(make_main_window, project)
+    window, module = train_module(make_main_window, project)
     monkeypatch.setattr(window, "show_module", lambda name: None)  # no Deploy tab here
     module.form.best_metric.setCurrentText("dice")
     qtbot.mouseClick(module.train_button, Qt.LeftButton)
@@ -200,7 +192,7 @@ def test_external_caffe_engine_next_step_and_restart(make_main_window, project_d
 def test_switching_projects_reloads_the_tab(make_main_window, project_dir, qtbot, tmp_path):
     project = make_train_project(project_dir)
     _fake_run(project, "run-first", status="done")
-    window, module = _train_module(make_main_window, project)
+    window, module = train_module(make_main_window, project)
     assert module.shown.run.name == "run-first"
     other = Project.create(tmp_path / "other")
     window.qt_project.set_project(other)

@@ -4,47 +4,26 @@ to Deploy; a broken dataset path shows the solver's error and the tab stays usab
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from PyQt5.QtCore import Qt
 
-from dlp.project import Project
 from dlp.train.runs import Run
-from tests.gui.train_support import kill_run_processes, make_train_project
+from tests.gui.train_support import (  # noqa: F401 (autouse fixtures)
+    kill_run_processes,
+    make_train_project,
+    no_training_left_behind,
+    one_thread_children,
+    train_module,
+)
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(autouse=True)
-def one_thread_children(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Training children use one OpenMP thread: on this shared 2-core machine two
-    threads per process made the tiny net ~40x slower."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
-@pytest.fixture(autouse=True)
-def no_training_left_behind(make_main_window, project_dir: Path,
-                            monkeypatch: pytest.MonkeyPatch):
-    """Training runs detached from the GUI: a failing test must not leave one going,
-    nor block the window's teardown on the "training is running" question."""
-    from dlp.gui.train import QtTrainModule
-
-    monkeypatch.setattr(QtTrainModule, "ask_running_choice", lambda self, names: "leave")
-    yield
-    kill_run_processes(project_dir)
-
-
-def _train_module(make_main_window, project: Project, modules: tuple[str, ...] = ("Train",)):
-    window = make_main_window(project, modules=modules)
-    return window, window.modules["Train"]
 
 
 def test_train_stop_resume_and_send_to_deploy(make_main_window, project_dir, qtbot,
                                               monkeypatch):
     # a snapshot every test round, so snapshots carry test metrics whenever Stop comes
     project = make_train_project(project_dir, snapshot=20)
-    window, module = _train_module(make_main_window, project)
+    window, module = train_module(make_main_window, project)
     shown_tabs: list[str] = []
     monkeypatch.setattr(window, "show_module", shown_tabs.append)
     dataset = project.dataset_path("phantom")
@@ -110,7 +89,7 @@ def test_broken_dataset_path_shows_the_error_and_ui_stays_usable(make_main_windo
     project = make_train_project(project_dir)
     net_text = project.net_path.read_text().replace('"val_db/labels"', '"/nowhere/val_db/labels"')
     project.net_path.write_text(net_text)
-    _window, module = _train_module(make_main_window, project)
+    _window, module = train_module(make_main_window, project)
     combo = module.form._source_combos[3]
     combo.setCurrentIndex(0)  # "as in the net": the missing path
     qtbot.mouseClick(module.train_button, Qt.LeftButton)

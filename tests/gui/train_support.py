@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dlp.project import Project
 
 DATASET = "phantom"
@@ -175,3 +177,29 @@ def kill_run_processes(project_root: Path) -> list[int]:
             os.kill(int(run.info["pid"]), getattr(signal, "SIGKILL", signal.SIGTERM))
             killed.append(int(run.info["pid"]))
     return killed
+
+
+# -- fixtures the Train tab's test modules share (import them there)
+
+@pytest.fixture(autouse=True)
+def one_thread_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training children use one OpenMP thread: on this shared 2-core machine two
+    threads per process made the tiny net ~40x slower."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def no_training_left_behind(make_main_window, project_dir: Path,
+                            monkeypatch: pytest.MonkeyPatch):
+    """Training runs detached from the GUI: a failing test must not leave one going,
+    nor block the window's teardown on the "training is running" question."""
+    from dlp.gui.train import QtTrainModule
+
+    monkeypatch.setattr(QtTrainModule, "ask_running_choice", lambda self, names: "leave")
+    yield
+    kill_run_processes(project_dir)
+
+
+def train_module(make_main_window, project: Project, modules: tuple[str, ...] = ("Train",)):
+    window = make_main_window(project, modules=modules)
+    return window, window.modules["Train"]

@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -165,6 +165,7 @@ class QtBuildForm(QWidget):
         options_form.addRow("Seed:", self.seed_spin)
         options_form.addRow(self.strict_check)
         self.options_form = options_form
+        self._explain_options()
 
         self.build_button = QPushButton(icon("build"), "Build dataset")
         self.build_button.setProperty("primary", True)
@@ -222,6 +223,34 @@ class QtBuildForm(QWidget):
             self.classes_combo.addItems(["background,foreground"])
             self.classes_combo.setToolTip(
                 "Class names by label value, background first (comma separated)")
+
+    def _explain_options(self) -> None:
+        """Tooltips in plain words for the choices a first-time user meets."""
+        self.name_edit.setToolTip("The folder name under datasets/ (letters, digits, - and _)")
+        split_tip = ("Share of the patients (cases) kept apart for validation during "
+                     "training and for a final test; a patient's slices never straddle splits")
+        for spin in (self.val_spin, self.test_spin):
+            spin.setToolTip(split_tip)
+        self.size_spin.setToolTip("Every slice is stored at this height and width")
+        for index, tip in enumerate([
+                "resize: scale each slice to the size (the whole field of view is kept)",
+                "pad_crop: keep the pixel scale; pad with zeros or crop around the centre",
+                "none: keep each slice's own size (all must already match)"]):
+            self.size_policy_combo.setItemData(index, tip, Qt.ToolTipRole)
+        self.size_policy_combo.setToolTip("How slices of another size are brought to the size")
+        for index, tip in enumerate([
+                "minmax: stretch each slice's own darkest..brightest to the full range",
+                "zscore: subtract the slice's mean, divide by its standard deviation",
+                "window: a fixed window (centre/width, e.g. CT Hounsfield units)",
+                "none: keep the scanner's values"]):
+            self.intensity_combo.setItemData(index, tip, Qt.ToolTipRole)
+        self.intensity_combo.setToolTip("How grey values are normalised before training")
+        self.channels_combo.setToolTip("1 = greyscale; 3 = the grey slice repeated as RGB "
+                                       "(for nets pretrained on photographs)")
+        self.bits_combo.setToolTip("8: whole numbers 0-255, what Caffe's image nets expect; "
+                                   "16: the exact values, stored as floats")
+        self.seed_spin.setToolTip("Which patients go to which split: the same seed gives the "
+                                  "same split again")
 
     def _on_intensity_change(self, *_: object) -> None:
         window = self.intensity_combo.currentText() == "window"

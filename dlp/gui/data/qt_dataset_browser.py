@@ -257,6 +257,7 @@ class QtDatasetBrowser(QWidget):
             self.grid.clear(entry.error if entry is not None and entry.error else "")
             return
         try:
-            self.grid.set_samples(read_samples(entry.manifest, split, count=8))
+            self.grid.set_samples(read_samples(entry.manifest, split, count=8),
+                                 list(entry.manifest.classes))
         except DLPError as exc:
             self.grid.clear(f"Cannot read samples: {exc}")

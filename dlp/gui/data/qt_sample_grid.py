@@ -18,8 +18,15 @@ def rgb_pixmap(rgb: np.ndarray, size: int) -> QPixmap:
     return QPixmap.fromImage(image).scaled(size, size, Qt.KeepAspectRatio, Qt.FastTransformation)
 
 
+def class_name(index: int, names: list[str] | None) -> str:
+    """The dataset's name of label value ``index`` ("LV cavity"), else "class N"."""
+    index = int(index)
+    return names[index] if names and 0 <= index < len(names) else f"class {index}"
+
+
 class QtSampleTile(QWidget):
-    def __init__(self, sample: SamplePair, size: int, parent: QWidget | None = None) -> None:
+    def __init__(self, sample: SamplePair, size: int, parent: QWidget | None = None,
+                 class_names: list[str] | None = None) -> None:
         super().__init__(parent)
         self.sample = sample
         layout = QVBoxLayout(self)
@@ -30,9 +37,10 @@ class QtSampleTile(QWidget):
         self.picture.setAlignment(Qt.AlignCenter)
         classes = sample.label_classes()
         record = f"#{int(sample.key)}" if sample.key.isdigit() else sample.key
+        names = [class_name(index, class_names) for index in classes]
         self.caption = QLabel(
             f"{sample.split} {record}<br><small>"
-            + (f"label classes {', '.join(map(str, classes))}" if classes else "background only")
+            + (f"shows {', '.join(names)}" if names else "background only")
             + "</small>")
         self.caption.setAlignment(Qt.AlignCenter)
         self.caption.setToolTip(f"LMDB key {sample.key} in the {sample.split} databases")
@@ -67,10 +75,12 @@ class QtSampleGrid(QScrollArea):
         self.message.setText(message)
         self.message.setVisible(bool(message))
 
-    def set_samples(self, samples: list[SamplePair]) -> None:
+    def set_samples(self, samples: list[SamplePair], class_names: list[str] | None = None
+                    ) -> None:
+        """Show ``samples``; ``class_names`` (background first) name the label values."""
         self.clear("" if samples else "This split holds no records.")
         for sample in samples:
-            self.tiles.append(QtSampleTile(sample, self.tile_size, self._inner))
+            self.tiles.append(QtSampleTile(sample, self.tile_size, self._inner, class_names))
         self._place_tiles()
 
     def _fitting_columns(self) -> int:

@@ -38,7 +38,7 @@ class NodeReport:
         if self.params:
             parts.append(f"{human(self.params)} params")
         if self.flops:
-            parts.append(f"{human(self.flops)}FLOPs")
+            parts.append(f"{human(self.flops)} FLOPs")
         return "  ·  ".join(parts)
 
 

@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -27,6 +28,9 @@ from dlp.gui.net.scene import NetScene, layout_positions
 from dlp.net.document import NetDocument
 
 NAME_ROLE = Qt.UserRole + 1
+FOCUS_SCALE = 0.6  # the drawing beside the list is a strip: show one layer readably
+INTRO = ("Find what changed between two nets: added layers turn green, changed ones amber; "
+         "every difference is listed here.")
 
 
 def diff_marks(doc: NetDocument, diff: NetDiff) -> dict[int, str]:
@@ -58,36 +62,42 @@ class QtCompareView(QWidget):
         self.view = QGraphicsView(self.scene, self)
         self.view.setBackgroundBrush(QBrush(style.CANVAS_BACKGROUND))
         self.view.setDragMode(QGraphicsView.ScrollHandDrag)
-        self.summary = QLabel("Compare the current net with a saved one, or two files.", self)
+        self.summary = QLabel(INTRO, self)
         self.summary.setWordWrap(True)
+        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.list = QListWidget(self)
         current = QPushButton("Current net vs file…", self)
+        current.setToolTip("Compare the net on the canvas with a saved .prototxt")
         two = QPushButton("Two files…", self)
+        two.setToolTip("Compare two saved .prototxt files (older first, then newer)")
         current.clicked.connect(self._on_current_clicked)
         two.clicked.connect(self._on_two_clicked)
         clear = QPushButton("Clear highlights", self)
         clear.setToolTip("Remove the comparison colours from the canvas")
         clear.clicked.connect(self.clear_requested.emit)
-        self.list.itemClicked.connect(
-            lambda item: self.layer_clicked.emit(item.data(NAME_ROLE) or ""))
+        self.list.setWordWrap(True)
+        self.list.itemClicked.connect(self._on_item_clicked)
+        # The dock shares the window with the canvas: everything here may shrink to a
+        # strip (the net module enlarges the dock when a comparison is shown).
+        for widget in (self.list, self.view):
+            widget.setMinimumHeight(28)
         buttons = QHBoxLayout()
         buttons.addWidget(current)
         buttons.addWidget(two)
         buttons.addWidget(clear)
-        buttons.addStretch(1)
-        left = QWidget(self)
-        column = QVBoxLayout(left)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addLayout(buttons)
-        column.addWidget(self.summary)
-        column.addWidget(self.list, 1)
+        buttons.addWidget(self.summary, 1)
         splitter = QSplitter(Qt.Horizontal, self)
-        splitter.addWidget(left)
+        splitter.addWidget(self.list)
         splitter.addWidget(self.view)
-        splitter.setSizes([260, 400])
+        splitter.setSizes([640, 360])
+        splitter.hide()  # nothing to list or draw until a comparison is made
+        self.results = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
+        layout.setSpacing(4)
+        layout.addLayout(buttons)
+        layout.addWidget(splitter, 1)
+        layout.addStretch(0)  # keeps the buttons at the top while the results are hidden
 
     def sizeHint(self) -> QSize:
         return QSize(600, 90)
@@ -99,8 +109,13 @@ class QtCompareView(QWidget):
         self.doc.set_net(new)
         self.doc.set_positions(layout_positions(self.doc))
         self.scene.set_diff_marks(diff_marks(self.doc, self.diff))
-        self.view.fitInView(self.scene.itemsBoundingRect(), Qt.KeepAspectRatio)
+        self.results.show()
         diff = self.diff
+        marked = [name for name in (*diff.added, *diff.changed) if self.doc.find(name) is not None]
+        if marked:
+            self.focus(marked[0])
+        else:
+            self.view.fitInView(self.scene.itemsBoundingRect(), Qt.KeepAspectRatio)
         self.summary.setText(
             f"<b>{old_label}</b> → <b>{new_label}</b>: {len(diff.added)} added, "
             f"{len(diff.removed)} removed, {len(diff.changed)} changed"
@@ -117,9 +132,24 @@ class QtCompareView(QWidget):
             item.setData(NAME_ROLE, name)
             item.setToolTip(text)
             if sign in colors:
-                item.setForeground(QBrush(colors[sign].darker(115)))
+                item.setForeground(QBrush(colors[sign].darker(140)))
             self.list.addItem(item)
         return diff
+
+    def focus(self, name: str) -> bool:
+        """Centre the drawing on layer ``name`` at a readable zoom; False if it is absent."""
+        node_id = self.doc.find(name)
+        if node_id is None:
+            return False
+        self.view.resetTransform()
+        self.view.scale(FOCUS_SCALE, FOCUS_SCALE)
+        self.view.centerOn(self.scene.node_item(node_id))
+        return True
+
+    def _on_item_clicked(self, item: QListWidgetItem) -> None:
+        name = item.data(NAME_ROLE) or ""
+        self.focus(name)
+        self.layer_clicked.emit(name)
 
     def _on_current_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Compare the current net with…", "",

@@ -43,6 +43,10 @@ FLOAT_TYPES = {F.CPPTYPE_FLOAT, F.CPPTYPE_DOUBLE}
 NET_FIELDS = ("name", "force_backward", "debug_info", "state")
 COMMON_FIELDS = ("name", "type", "bottom", "top", "phase", "loss_weight", "param",
                  "propagate_down", "include", "exclude")
+# The identity of a layer comes first, then its own settings (num_output, kernel_size: what
+# is edited most), then the rarer per-layer fields (learning-rate multipliers, phase rules).
+IDENTITY_FIELDS = COMMON_FIELDS[:4]
+ADVANCED_FIELDS = COMMON_FIELDS[4:]
 POSITIVE_FIELDS = {"num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h",
                    "stride_w", "group", "batch_size", "dilation", "local_size"}
 INT_LIMITS = {F.CPPTYPE_INT32: (-(2**31), 2**31 - 1), F.CPPTYPE_UINT32: (0, 2**31 - 1)}
@@ -256,15 +260,19 @@ class QtLayerEditor(QWidget):
             self.scroll.setWidget(body)
             return
         self.title.setText(f"<b>{self.layer.name}</b> — {self.layer.type}")
-        common = QGroupBox("Layer", body)
-        form = _form(common)
         descriptor = caffe_pb2.LayerParameter.DESCRIPTOR
-        for name in COMMON_FIELDS:
-            self._add_field(form, (), descriptor.fields_by_name[name], "")
-        column.addWidget(common)
-        for name in self._param_fields():
-            field = descriptor.fields_by_name[name]
-            column.addWidget(self._message_group(body, (), field, ""))
+        for title, names in (("Layer", IDENTITY_FIELDS), (None, ()),
+                             ("Phase, loss weight and learning rates", ADVANCED_FIELDS)):
+            if title is None:
+                for name in self._param_fields():
+                    field = descriptor.fields_by_name[name]
+                    column.addWidget(self._message_group(body, (), field, ""))
+                continue
+            group = QGroupBox(title, body)
+            form = _form(group)
+            for name in names:
+                self._add_field(form, (), descriptor.fields_by_name[name], "")
+            column.addWidget(group)
         column.addStretch(1)
         self.scroll.setWidget(body)
         self.scroll.verticalScrollBar().setValue(scroll_value)

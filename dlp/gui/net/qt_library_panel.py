@@ -32,6 +32,7 @@ DESCRIPTION_ROLE = Qt.UserRole + 2
 # so every panel of the process shares them.
 _THUMBNAILS: dict[tuple[str, float], QPixmap] = {}
 THUMBNAIL = QSize(96, 120)
+LIST_ICON = QSize(48, 60)
 
 
 def library_items(paths: list[Path]) -> tuple[list[LibraryEntry], list[str]]:
@@ -88,9 +89,11 @@ class QtLibraryPanel(QWidget):
         super().__init__(parent)
         self.user_dir: Path | None = None
         self.list = _LibraryList(self)
-        self.list.setViewMode(QListView.IconMode)
-        self.list.setIconSize(THUMBNAIL)
-        self.list.setGridSize(QSize(THUMBNAIL.width() + 14, THUMBNAIL.height() + 42))
+        # A list (thumbnail left, title and task right) reads better in a narrow dock
+        # than an icon grid, whose captions get cut to "AlexNet …".
+        self.list.setViewMode(QListView.ListMode)
+        self.list.setIconSize(LIST_ICON)
+        self.list.setSpacing(2)
         self.list.setResizeMode(QListView.Adjust)
         self.list.setMovement(QListView.Static)
         self.list.setDragEnabled(True)
@@ -105,7 +108,9 @@ class QtLibraryPanel(QWidget):
         open_button = QPushButton("Open", self)
         open_button.setToolTip("Replace the current net with the selected entry (undoable)")
         open_button.clicked.connect(self._on_open_clicked)
-        save_button = QPushButton("Save to my library…", self)
+        save_button = QPushButton("Save current…", self)
+        save_button.setToolTip("Keep the net on the canvas as an entry of my library "
+                               "(this project's nets/library)")
         save_button.clicked.connect(self.save_requested.emit)
         buttons = QHBoxLayout()
         buttons.addWidget(open_button)
@@ -133,7 +138,7 @@ class QtLibraryPanel(QWidget):
         for entry in entries:
             mine = user_root is not None and Path(entry.path).resolve().parent == user_root
             title = f"{entry.title} (mine)" if mine else entry.title
-            item = QListWidgetItem(title)
+            item = QListWidgetItem(f"{title}\n{entry.task}" if entry.task else title)
             item.setData(KEY_ROLE, entry.name)
             item.setData(DESCRIPTION_ROLE, f"<b>{title}</b><br>{entry.description}")
             item.setToolTip(f"<b>{title}</b><br>{entry.description}<br>"

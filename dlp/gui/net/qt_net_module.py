@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -22,6 +23,7 @@ from PyQt5.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMenu,
+    QSizePolicy,
     QToolBar,
     QUndoView,
     QVBoxLayout,
@@ -46,13 +48,14 @@ from dlp.gui.net.view import NetView
 from dlp.proto import caffe_pb2
 
 ISSUE_NODE_ROLE = Qt.UserRole + 1
+COMPARE_HEIGHT = 260  # the bottom dock's height while a comparison is shown
 
 
 class _CompactList(QListWidget):
     """The issues list: asks for little height, the canvas gets the rest."""
 
     def sizeHint(self) -> QSize:
-        return QSize(400, 90)
+        return QSize(400, 56)
 
 
 class QtNetModule(QWidget):
@@ -82,6 +85,8 @@ class QtNetModule(QWidget):
         self.quick_add_popup = QtQuickAdd(self)
         self.status = QLabel()
         self.status.setContentsMargins(6, 2, 6, 2)
+        # a long error must not widen the window: the full text is in the tooltip
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self._quick_add_at = QPointF()
         self.docks: dict[str, QDockWidget] = {}
         left = [self._dock("Layers", self.palette, Qt.LeftDockWidgetArea),
@@ -103,7 +108,15 @@ class QtNetModule(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.window, 1)
-        layout.addWidget(self.status)
+        strip = QHBoxLayout()
+        strip.setContentsMargins(0, 0, 6, 0)
+        strip.addWidget(self.status, 1)
+        strip.addWidget(QLabel("Phase"))
+        strip.addWidget(self.phase_combo)
+        strip.addSpacing(8)
+        strip.addWidget(QLabel("Data C,H,W"))
+        strip.addWidget(self.data_shape_edit)
+        layout.addLayout(strip)
         self._connect()
         self.current_path: Path | None = None
         self.load_project_net()
@@ -121,7 +134,7 @@ class QtNetModule(QWidget):
             return
         left, right, bottom = self._dock_groups
         self.window.resizeDocks([left[0], right[0]], [230, 400], Qt.Horizontal)
-        self.window.resizeDocks([bottom[0]], [110], Qt.Vertical)
+        self.window.resizeDocks([bottom[0]], [80], Qt.Vertical)
         if self.isVisible() and self.window.isVisible():
             QTimer.singleShot(1500, self._stop_sizing_docks)
 
@@ -182,22 +195,20 @@ class QtNetModule(QWidget):
                 bar.addSeparator()
             else:
                 bar.addAction(item)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Phase "))
-        self.phase_combo = QComboBox(bar)
+        # The phase and data-shape controls steer the analysis: they sit in the bottom
+        # strip next to its summary (and keep the toolbar within a 1280-px window).
+        self.phase_combo = QComboBox(self)
         self.phase_combo.addItems(["TRAIN", "TEST"])
-        self.phase_combo.setToolTip("Shapes and checks are shown for this phase")
+        self.phase_combo.setToolTip("Shapes, parameters and checks are shown for this phase "
+                                    "(Caffe's include/exclude phase rules)")
         self.phase_combo.currentTextChanged.connect(self.editor.set_phase)
-        bar.addWidget(self.phase_combo)
-        bar.addWidget(QLabel("  Data C,H,W "))
-        self.data_shape_edit = QLineEdit(bar)
-        self.data_shape_edit.setPlaceholderText("from the dataset")
-        self.data_shape_edit.setMaximumWidth(110)
+        self.data_shape_edit = QLineEdit(self)
+        self.data_shape_edit.setPlaceholderText("from dataset")
+        self.data_shape_edit.setMaximumWidth(130)
         self.data_shape_edit.setToolTip(
             "One sample's channels, height, width for Data layers whose database is not\n"
             "built yet (e.g. 1,256,256). Empty: read from the dataset.")
         self.data_shape_edit.editingFinished.connect(self._on_data_shape_change)
-        bar.addWidget(self.data_shape_edit)
         return bar
 
     def _connect(self) -> None:
@@ -433,6 +444,8 @@ class QtNetModule(QWidget):
         diff = self.compare_view.compare(other, self.doc.to_net(), label, "current net")
         self.scene.set_diff_marks(diff_marks(self.doc, diff))
         self.docks["Compare"].raise_()
+        if self.docks["Compare"].height() < COMPARE_HEIGHT:  # the strip is too small to read
+            self.window.resizeDocks([self.docks["Compare"]], [COMPARE_HEIGHT], Qt.Vertical)
         return diff
 
     def clear_diff(self) -> None:
@@ -492,8 +505,14 @@ class QtNetModule(QWidget):
         errors = sum(1 for i in analysis.issues if i.severity == "error")
         self.docks["Issues"].setWindowTitle(f"Issues ({len(analysis.issues)})"
                                             if analysis.issues else "Issues")
-        self.show_message(f"{len(self.doc)} layers · {human(analysis.total_params)} params · "
-                          f"{human(analysis.total_flops)}FLOPs ({analysis.phase})"
+        if not analysis.issues and len(self.doc):
+            item = QListWidgetItem(f"✔ No problems found in the {analysis.phase} phase.")
+            item.setForeground(style.NODE_MUTED)
+            item.setFlags(Qt.ItemIsEnabled)
+            self.issues.addItem(item)
+        self.show_message(f"{len(self.doc)} layers · {human(analysis.total_params)} parameters · "
+                          f"{human(analysis.total_flops)} FLOPs per pass "
+                          f"({analysis.phase} phase)"
                           + (f" · {errors} error{'s' if errors != 1 else ''}" if errors else ""))
 
     def _on_data_shape_change(self) -> None:

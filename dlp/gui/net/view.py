@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 PALETTE_MIME = "application/x-dlp-layer-type"
 LIBRARY_MIME = "application/x-dlp-net-library-entry"
 READABLE_SCALE = 0.6  # the smallest zoom at which node text is comfortably readable
+BAND_SCALE = 0.5  # a tall net's top band may go this small to show its whole width
 
 
 _GRID: list[QBrush] = []
@@ -58,6 +59,9 @@ class NetView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._pan_from: QPoint | None = None
+        self._start_pending = False
+        for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):
+            bar.sliderPressed.connect(self._on_user_scroll)
         self._rect_timer = QTimer(self)  # one update per burst (a layout moves every node)
         self._rect_timer.setSingleShot(True)
         self._rect_timer.setInterval(0)
@@ -80,6 +84,7 @@ class NetView(QGraphicsView):
 
     # -- zoom and pan --------------------------------------------------------------
     def zoom(self, factor: float) -> None:
+        self._start_pending = False
         scale = self.transform().m11() * factor
         if 0.05 <= scale <= 4.0:
             self.scale(factor, factor)
@@ -91,8 +96,11 @@ class NetView(QGraphicsView):
         self.zoom(0.8)
 
     def fit_all(self) -> None:
+        self._start_pending = False
+        self._fit(self.scene().itemsBoundingRect().adjusted(-30, -30, 30, 30))
+
+    def _fit(self, rect: QRectF) -> None:
         self.update_scene_rect()
-        rect = self.scene().itemsBoundingRect().adjusted(-30, -30, 30, 30)
         if rect.isValid():
             self.fitInView(rect, Qt.KeepAspectRatio)
             if self.transform().m11() > 1.0:  # never blow a small net up past 100 %
@@ -100,25 +108,60 @@ class NetView(QGraphicsView):
                 self.centerOn(rect.center())
 
     def show_start(self) -> None:
-        """The view a freshly opened net gets: all of it when it is readable that way,
-        else its top (where the data comes in) at a readable zoom, like Netron."""
+        """The view a freshly opened net gets: all of it, centred, when it is readable
+        that way; else its top (where the data comes in) at a readable zoom, like Netron.
+
+        The view is laid out again whenever its size changes until the user zooms, pans
+        or clicks: a net opened before the window is shown is fitted to the final size.
+        """
+        self._start_pending = True
+        self._apply_start()
+
+    def _apply_start(self) -> None:
         rect = self.scene().itemsBoundingRect().adjusted(-30, -30, 30, 30)
-        if not rect.isValid():
+        viewport = self.viewport().rect()
+        if not rect.isValid() or viewport.width() < 2 or viewport.height() < 2:
             return
-        self.fit_all()
-        if self.transform().m11() < READABLE_SCALE:
-            self.resetTransform()
-            self.scale(READABLE_SCALE, READABLE_SCALE)
-            visible = self.mapToScene(self.viewport().rect()).boundingRect()
-            self.centerOn(rect.center().x(), rect.top() + visible.height() / 2)
+        self.update_scene_rect()
+        whole = min(viewport.width() / rect.width(), viewport.height() / rect.height())
+        if whole >= READABLE_SCALE:
+            self._fit(rect)
+            return
+        # Too tall (or wide) to read whole: the top band, as wide as fits, never below a
+        # readable zoom nor above 100 %.
+        scale = min(1.0, max(BAND_SCALE, viewport.width() / rect.width()))
+        self.resetTransform()
+        self.scale(scale, scale)
+        visible = self.mapToScene(viewport).boundingRect()
+        self.centerOn(rect.center().x(), rect.top() + visible.height() / 2)
+
+    def _on_user_scroll(self) -> None:
+        self._start_pending = False
+
+    @property
+    def start_pending(self) -> bool:
+        """True while the view still shows the opening fit (the user has not moved it)."""
+        return self._start_pending
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._start_pending:
+            self._apply_start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._start_pending:
+            self._apply_start()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.ShiftModifier:
+            self._start_pending = False
             super().wheelEvent(event)
             return
         self.zoom(1.0015 ** event.angleDelta().y())
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        self._start_pending = False
         if event.button() == Qt.MiddleButton:
             self._pan_from = event.pos()
             self.viewport().setCursor(Qt.ClosedHandCursor)
@@ -182,6 +225,7 @@ class NetView(QGraphicsView):
             super().dragMoveEvent(event)
 
     def dropEvent(self, event) -> None:
+        self._start_pending = False
         mime = event.mimeData()
         position = self.mapToScene(event.pos())
         if mime.hasFormat(PALETTE_MIME):

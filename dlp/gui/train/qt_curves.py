@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -81,8 +82,16 @@ class QtCurves(QWidget):
         self.plot.setDownsampling(auto=True, mode="peak")
         for side in ("left", "right", "bottom"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # "(x0.001)" confuses
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor=(40, 40, 40),
-                                          brush=pg.mkBrush(255, 255, 255, 200))
+        # The legend sits in a row above the plot, not on it: a segmentation run has six
+        # or more curves and a legend box inside the plot hid their ends (where a user
+        # looks).  PlotItem's unused title cell (row 0) holds it.
+        self.legend = pg.LegendItem(colCount=4, labelTextColor=(40, 40, 40),
+                                    labelTextSize="8pt", frame=False, horSpacing=14)
+        self.legend.setParentItem(self.plot)
+        self.plot.legend = self.legend  # PlotItem.addItem(name=…) files curves into it
+        self.plot.layout.removeItem(self.plot.titleLabel)
+        self.plot.titleLabel.setVisible(False)
+        self.plot.layout.addItem(self.legend, 0, 1)
         # The learning rate gets its own ViewBox and right axis (pyqtgraph MultiplePlotAxes).
         self.lr_view = pg.ViewBox()
         self.plot.showAxis("right")
@@ -95,13 +104,21 @@ class QtCurves(QWidget):
                                          pen=pg.mkPen((214, 39, 40), width=1, style=Qt.DashLine),
                                          label="",
                                          labelOpts={"position": 0.92, "color": (214, 39, 40),
-                                                    "fill": (255, 255, 255, 200)})
+                                                    "fill": (255, 255, 255, 90),
+                                                    # the text goes on the side where the
+                                                    # view is, so it is never cut at an edge
+                                                    "anchors": [(0, 0.5), (1, 0.5)]})
         self.best_line.setVisible(False)
+        self.best_line.setZValue(50)  # its label above the curves (a faint box: they show)
+        label_font = QFont()
+        label_font.setPointSizeF(8.5)
+        self.best_line.label.setFont(label_font)
         self.plot.addItem(self.best_line, ignoreBounds=True)
         self.empty_text = pg.TextItem("Curves appear here when training starts.",
                                       color=(120, 120, 120), anchor=(0.5, 0.5))
         self.plot.addItem(self.empty_text, ignoreBounds=True)
         self.empty_text.setPos(0.5, 0.5)
+        self._set_empty(True)
 
         self.smoothing_slider = QSlider(Qt.Horizontal, self)
         self.smoothing_slider.setRange(0, 99)
@@ -150,7 +167,18 @@ class QtCurves(QWidget):
         self.items.clear()
         self._smoothers.clear()
         self.set_best(None)
-        self.empty_text.setVisible(True)
+        self._set_empty(True)
+
+    def _set_empty(self, empty: bool) -> None:
+        """With no curve the axes' 0…1 numbers would suggest values: show only the hint."""
+        self.empty_text.setVisible(empty)
+        if empty:  # back to the unit square the hint sits in the middle of
+            self.plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.plot.enableAutoRange()
+        for side in ("left", "right", "bottom"):
+            axis = self.plot.getAxis(side)
+            if axis.style["showValues"] == empty:
+                axis.setStyle(showValues=not empty)
 
     def _detach(self, item: pg.PlotDataItem, owner: object) -> None:
         # Clip-to-view items ask their view for its range while being removed, and
@@ -185,6 +213,8 @@ class QtCurves(QWidget):
             self.legend.addItem(item, curve_label(name))
         else:
             self.plot.addItem(item)
+            if name == "train/loss" and self.live is not None and "loss" in self.live.series:
+                self.legend.removeItem(item)  # the very same values as "train loss"
         # after addItem: PlotItem.addItem applies the plot's own (off) downsampling
         _fast_item(item)
         if _is_train_output(name) and self.live is not None and "loss" in self.live.series:
@@ -221,7 +251,7 @@ class QtCurves(QWidget):
                 top = float(np.nanmax(series.y)) if np.isfinite(series.y).any() else 1.0
                 self.lr_view.setYRange(0.0, top * 1.1 if top > 0 else 1.0, padding=0)
         if self.items:
-            self.empty_text.setVisible(False)
+            self._set_empty(False)
 
     # ---- controls
 
@@ -251,9 +281,11 @@ class QtCurves(QWidget):
             self.best_line.setVisible(False)
             return
         iteration, value, metric = best
-        self.best_line.setPos(iteration)
+        # the label renders its format when the line moves: set the text first
         self.best_line.label.setFormat(f"best {metric} = {value:.4g} @ {iteration}")
+        self.best_line.setPos(iteration)
         self.best_line.setVisible(True)
+        self.best_line.label.valueChanged()
 
     # ---- other runs
 
@@ -289,7 +321,7 @@ class QtCurves(QWidget):
             item.setData(series.x, self._display_values(self.compare_name, series))
             self.overlay_items.append(item)
         if self.overlay_items:
-            self.empty_text.setVisible(False)
+            self._set_empty(False)
 
     # ---- hover readout
 

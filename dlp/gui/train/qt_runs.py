@@ -74,7 +74,7 @@ class QtRuns(QWidget):
         runs_box = QWidget(self)
         runs_layout = QVBoxLayout(runs_box)
         runs_layout.setContentsMargins(0, 0, 0, 0)
-        runs_layout.addWidget(QLabel("Runs", runs_box))
+        runs_layout.addWidget(QLabel("Runs (tick runs to overlay their curves)", runs_box))
         runs_layout.addWidget(self.runs_tree, 1)
         buttons = QHBoxLayout()
         for button in (self.delete_button, self.csv_button, self.png_button):
@@ -95,6 +95,7 @@ class QtRuns(QWidget):
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(runs_box)
         splitter.addWidget(snaps_box)
+        splitter.setSizes([500, 500])  # snapshots have a column per test metric
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -145,6 +146,10 @@ class QtRuns(QWidget):
                 item.setText(2, iteration)
                 item.setText(3, best)
                 self._filling = False
+                for column in (1, 2, 3):  # the texts grow during a run: keep them whole
+                    if self.runs_tree.columnWidth(column) < \
+                            self.runs_tree.sizeHintForColumn(column):
+                        self.runs_tree.resizeColumnToContents(column)
                 return
 
     def selected_run(self) -> str | None:

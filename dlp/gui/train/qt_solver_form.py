@@ -13,8 +13,9 @@ from typing import Any
 
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QDoubleValidator
+from PyQt5.QtGui import QDoubleValidator, QFont
 from PyQt5.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -45,6 +46,29 @@ from dlp.train.setup import (
 )
 
 _INT_MAX = 2**31 - 1
+# SolverParameter fields behind the form's rows where the row name is not the field
+_CAFFE_FIELDS = {"test_iter": "test_iter (repeated; the first test net's)",
+                 "device": "solver_mode, device_id"}
+_POLICY_HELP = {
+    "fixed": "The same rate throughout (lr_policy: fixed)",
+    "step": "Multiply by the factor every N iterations (lr_policy: step)",
+    "exp": "Multiply by the factor after every iteration (lr_policy: exp)",
+    "inv": "base_lr * (1 + gamma * iter)^(-power) (lr_policy: inv)",
+    "multistep": "Multiply by the factor at chosen iterations (lr_policy: multistep)",
+    "poly": "Fall to 0 at the last iteration along a power curve (lr_policy: poly)",
+    "sigmoid": "A smooth drop around the step iteration (lr_policy: sigmoid)",
+}
+
+
+def _tip(text: str, field: str) -> str:
+    """A tooltip in plain words with the Caffe field name for those who know Caffe."""
+    return f"<p>{text}</p><p><i>Caffe solver field:</i> <code>{field}</code></p>"
+
+
+def _rate_ticks(top: float) -> list[tuple[float, str]]:
+    """Three ticks 0, top/2, top labelled in plain decimals (0.01 rather than 1e-2)."""
+    values = [0.0, top / 2, top]
+    return [(v, f"{v:.3g}" if v >= 1e-3 or v == 0 else f"{v:.1e}") for v in values]
 _KEEP_SOURCE = "__keep__"
 
 
@@ -106,9 +130,12 @@ class QtSolverForm(QWidget):
 
     def _build_solver_group(self) -> QGroupBox:
         group = QGroupBox("Solver", self)
-        form = QFormLayout(group)
-        form.setFieldGrowthPolicy(QFormLayout.FieldsStayAtSizeHint)
-        self.form = form
+        # Rows of their own rather than a QFormLayout: a hidden QFormLayout row keeps its
+        # spacing in Qt 5, leaving gaps where the fields of other schedules were.
+        column = QVBoxLayout(group)
+        column.setSpacing(0)
+        self._row_labels: dict[str, QLabel] = {}
+        self._row_widgets: dict[str, QWidget] = {}
         self.type_combo = QComboBox(group)
         self.type_combo.addItems(SOLVER_TYPES)
         self.base_lr = _FloatEdit(group)
@@ -130,53 +157,114 @@ class QtSolverForm(QWidget):
         self.test_iter = _spin(0, parent=group)
         self.snapshot = _spin(0, parent=group)
         self.display = _spin(0, parent=group)
-        self.random_seed = _spin(-1, parent=group)
-        self.random_seed.setSpecialValueText("random")
+        self.random_seed = _spin(0, parent=group)
+        self.random_seed.setMaximumWidth(110)
+        self.fixed_seed = QCheckBox("fixed:", group)
+        self.fixed_seed.setToolTip(_tip("Off: every run starts from different random weights "
+                                        "and data order. On: runs with the same seed repeat "
+                                        "exactly.", "random_seed (-1 = random)"))
+        self.fixed_seed.toggled.connect(self.random_seed.setEnabled)
+        seed_row = QWidget(group)
+        seed_layout = QHBoxLayout(seed_row)
+        seed_layout.setContentsMargins(0, 0, 0, 0)
+        seed_layout.addWidget(self.fixed_seed)
+        seed_layout.addWidget(self.random_seed)
+        seed_layout.addStretch(1)
+        seed_row.setToolTip(self.fixed_seed.toolTip())
         self.device = QComboBox(group)
         self.device.addItems(["cpu"])
-        self.device.setToolTip("Where training runs (Tools → Settings sets the project default)")
 
         self._rows: dict[str, QWidget] = {}
         for label, name, widget, tip in [
-            ("Solver type", "type", self.type_combo, "The update rule (Caffe's solver type)"),
-            ("Base learning rate", "base_lr", self.base_lr, ""),
-            ("LR policy", "lr_policy", self.lr_policy, "How the learning rate changes"),
-            ("Gamma", "gamma", self.gamma, "Factor of the step/exp/inv/multistep/sigmoid policy"),
-            ("Power", "power", self.power, "Exponent of the inv/poly policy"),
-            ("Step size", "stepsize", self.stepsize, "Iterations per step (step, sigmoid)"),
-            ("Step values", "stepvalue", self.stepvalue, "Iterations where multistep drops"),
-            ("Momentum", "momentum", self.momentum, ""),
-            ("Momentum 2", "momentum2", self.momentum2, "Adam's β2"),
-            ("RMS decay", "rms_decay", self.rms_decay, ""),
-            ("Delta", "delta", self.delta, "Numerical stability term"),
-            ("Weight decay", "weight_decay", self.weight_decay, ""),
-            ("Max iterations", "max_iter", self.max_iter, ""),
-            ("Test interval", "test_interval", self.test_interval,
-             "Run the TEST net every N iterations (0 = never)"),
-            ("Test iterations", "test_iter", self.test_iter, "Batches per test round"),
-            ("Snapshot every", "snapshot", self.snapshot, "Iterations between snapshots (0 = end)"),
-            ("Display every", "display", self.display, "Iterations between log lines"),
-            ("Random seed", "random_seed", self.random_seed, ""),
-            ("Device", "device", self.device, ""),
+            ("Optimizer", "type", self.type_combo,
+             "The rule that updates the weights after each batch; SGD with momentum is "
+             "Caffe's classic choice, Adam adapts the step per weight."),
+            ("Learning rate", "base_lr", self.base_lr,
+             "How big each update step is at the start of training."),
+            ("Rate schedule", "lr_policy", self.lr_policy,
+             "How the learning rate changes during training (plotted below)."),
+            ("Rate factor", "gamma", self.gamma,
+             "The rate is multiplied by this at each drop (step, multistep), or shapes the "
+             "exp/inv/sigmoid curves."),
+            ("Power", "power", self.power, "Exponent of the inv and poly schedules."),
+            ("Drop every", "stepsize", self.stepsize,
+             "Iterations between two drops of the rate (step; the midpoint for sigmoid)."),
+            ("Drop at iterations", "stepvalue", self.stepvalue,
+             "The iterations at which the rate drops (multistep), comma-separated."),
+            ("Momentum", "momentum", self.momentum,
+             "How much of the previous update is kept (0.9 is usual)."),
+            ("Momentum 2 (β2)", "momentum2", self.momentum2,
+             "Adam's decay of the squared-gradient average (0.999 is usual)."),
+            ("RMS decay", "rms_decay", self.rms_decay,
+             "RMSProp's decay of the squared-gradient average."),
+            ("Epsilon", "delta", self.delta, "A tiny number that keeps the update finite."),
+            ("Weight decay", "weight_decay", self.weight_decay,
+             "L2 penalty on the weights against overfitting (0.0005 is usual)."),
+            ("Training iterations", "max_iter", self.max_iter,
+             "How many batches training runs for: one iteration = one weight update."),
+            ("Validate every", "test_interval", self.test_interval,
+             "Measure loss, accuracy and Dice on the validation data every N iterations "
+             "(0 = never)."),
+            ("Validation batches", "test_iter", self.test_iter,
+             "Batches per validation round; times the validation batch size, they should "
+             "cover the validation split."),
+            ("Snapshot every", "snapshot", self.snapshot,
+             "Save the weights every N iterations (0 = only at the end)."),
+            ("Log every", "display", self.display,
+             "Iterations between two training-loss points in the log and the curves."),
+            ("Random seed", "random_seed", seed_row, ""),
+            ("Device", "device", self.device,
+             "Where training runs: CPU or a CUDA GPU (Tools → Settings sets the project's "
+             "default)."),
         ]:
             if tip:
-                widget.setToolTip(tip)
-            form.addRow(label, widget)
+                widget.setToolTip(_tip(tip, _CAFFE_FIELDS.get(name, name)))
+            row = QWidget(group)
+            row_layout = QHBoxLayout(row)
+            row_layout.setContentsMargins(0, 3, 0, 3)
+            caption = QLabel(label, row)
+            caption.setToolTip(widget.toolTip())
+            caption.setBuddy(widget)
+            row_layout.addWidget(caption)
+            row_layout.addWidget(widget)
+            row_layout.addStretch(1)
+            column.addWidget(row)
             self._rows[name] = widget
+            self._row_labels[name] = caption
+            self._row_widgets[name] = row
+        label_width = max(c.sizeHint().width() for c in self._row_labels.values()) + 8
+        for caption in self._row_labels.values():
+            caption.setFixedWidth(label_width)
+        self.random_seed.setToolTip(self.fixed_seed.toolTip())
+        for row, policy in enumerate(LR_POLICY_FIELDS):
+            self.lr_policy.setItemData(row, _POLICY_HELP.get(policy, ""), Qt.ToolTipRole)
 
         self.lr_plot = pg.PlotWidget(group, background="w")
-        self.lr_plot.setFixedHeight(110)
+        self.lr_plot.setFixedHeight(130)
         self.lr_plot.setMouseEnabled(False, False)
+        self.lr_plot.setMenuEnabled(False)
         self.lr_plot.hideButtons()
-        self.lr_plot.getPlotItem().setLabel("left", "lr")
-        self.lr_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
-        self.lr_plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
+        plot = self.lr_plot.getPlotItem()
+        plot.setTitle("Learning rate over the iterations", size="8pt")
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        small = QFont()
+        small.setPointSizeF(7.5)
+        for side in ("left", "bottom"):
+            axis = plot.getAxis(side)
+            axis.enableAutoSIPrefix(False)
+            # the default font leaves no room for three labels in a 120-px plot: pyqtgraph
+            # then drops them all, which is how a rate of 0.01 came to read as 0
+            axis.setStyle(tickFont=small, tickTextOffset=3)
+        plot.getAxis("left").setWidth(44)
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((31, 119, 180), width=2))
+        self.lr_plot.setToolTip("The learning rate the chosen schedule gives at each "
+                                "iteration (computed with the solver's own formulas)")
         self.lr_problem = QLabel(group)
         self.lr_problem.setStyleSheet("color: #b00020;")
         self.lr_problem.setWordWrap(True)
-        form.addRow(self.lr_plot)
-        form.addRow(self.lr_problem)
+        column.addSpacing(6)
+        column.addWidget(self.lr_plot)
+        column.addWidget(self.lr_problem)
 
         for combo in (self.type_combo, self.lr_policy, self.device):
             combo.currentIndexChanged.connect(self._on_field_change)
@@ -186,19 +274,22 @@ class QtSolverForm(QWidget):
         for spin in (self.stepsize, self.max_iter, self.test_interval, self.test_iter,
                      self.snapshot, self.display, self.random_seed):
             spin.valueChanged.connect(self._on_field_change)
+        self.fixed_seed.toggled.connect(self._on_field_change)
         return group
 
     def _build_data_group(self) -> QGroupBox:
         group = QGroupBox("Data", self)
         self.data_form = QFormLayout(group)
-        self.data_form.setRowWrapPolicy(QFormLayout.WrapLongRows)
+        self.data_form.setRowWrapPolicy(QFormLayout.WrapAllRows)
         self.datasets_label = QLabel(group)
         self.datasets_label.setWordWrap(True)
         self.datasets_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.train_batch = _spin(1, 65536, group)
-        self.train_batch.setToolTip("batch_size of the TRAIN Data layers")
+        self.train_batch.setToolTip(_tip("Images per training step.",
+                                         "data_param.batch_size of the TRAIN Data layers"))
         self.test_batch = _spin(1, 65536, group)
-        self.test_batch.setToolTip("batch_size of the TEST Data layers")
+        self.test_batch.setToolTip(_tip("Images per validation batch.",
+                                        "data_param.batch_size of the TEST Data layers"))
         for placeholder in (self.datasets_label, self.train_batch, self.test_batch):
             placeholder.hide()  # replaced by set_net()
         return group
@@ -208,7 +299,7 @@ class QtSolverForm(QWidget):
         layout = QVBoxLayout(group)
         row = QHBoxLayout()
         self.weights_edit = QLineEdit(group)
-        self.weights_edit.setPlaceholderText("none: train from scratch")
+        self.weights_edit.setPlaceholderText("none (from scratch)")
         self.weights_edit.setToolTip(".caffemodel file(s), comma-separated; layers are copied "
                                      "by name")
         self.weights_edit.editingFinished.connect(self._on_weights_change)
@@ -234,20 +325,27 @@ class QtSolverForm(QWidget):
         self.best_metric = QComboBox(group)
         self.best_metric.setEditable(True)
         self.best_metric.setMinimumWidth(160)
-        self.best_metric.setToolTip("The test output that defines the best iteration, e.g. "
-                                    "dice or dice_per_class[1]")
+        self.best_metric.setToolTip(_tip(
+            "The validation measure that decides which snapshot is the best, e.g. dice, or "
+            "dice_per_class[1] for the Dice of class 1 alone.", "best_metric (DLP extension)"))
         self.best_mode = QComboBox(group)
-        self.best_mode.addItems(["max", "min"])
+        self.best_mode.addItem("higher", "max")
+        self.best_mode.addItem("lower", "min")
+        self.best_mode.setToolTip(_tip("Higher for Dice and accuracy, lower for a loss.",
+                                       "best_mode: max | min (DLP extension)"))
         self.keep_last = _spin(0, parent=group)
-        self.keep_last.setSpecialValueText("keep all")
-        self.keep_last.setToolTip("Keep only the last N snapshots (the best is always kept)")
+        self.keep_last.setSpecialValueText("all")
+        self.keep_last.setToolTip(_tip("Keep only the last N snapshots on disk; the best one "
+                                       "is always kept.", "keep_last_snapshots (DLP extension)"))
         self.early_stop = _spin(0, parent=group)
         self.early_stop.setSpecialValueText("off")
-        self.early_stop.setToolTip("Stop after N test rounds without improvement")
-        form.addRow("Best metric", self.best_metric)
-        form.addRow("Better is", self.best_mode)
-        form.addRow("Keep last snapshots", self.keep_last)
-        form.addRow("Early stop after rounds", self.early_stop)
+        self.early_stop.setToolTip(_tip("Stop training after this many validation rounds "
+                                        "without a better best metric.",
+                                        "early_stop_rounds (DLP extension)"))
+        form.addRow("Best snapshot by", self.best_metric)
+        form.addRow("Better when", self.best_mode)
+        form.addRow("Snapshots kept", self.keep_last)
+        form.addRow("Early stop after", self.early_stop)
         self.best_metric.currentTextChanged.connect(self._on_field_change)
         self.best_mode.currentIndexChanged.connect(self._on_field_change)
         self.keep_last.valueChanged.connect(self._on_field_change)
@@ -291,9 +389,11 @@ class QtSolverForm(QWidget):
             self.test_iter.setValue(s.test_iter[0] if s.test_iter else 0)
             self.snapshot.setValue(s.snapshot)
             self.display.setValue(s.display)
-            self.random_seed.setValue(max(-1, min(s.random_seed, _INT_MAX)))
+            self.fixed_seed.setChecked(s.random_seed >= 0)
+            self.random_seed.setEnabled(s.random_seed >= 0)
+            self.random_seed.setValue(max(0, min(s.random_seed, _INT_MAX)))
             self.best_metric.setCurrentText(s.best_metric)
-            self.best_mode.setCurrentText(s.best_mode or "max")
+            self.best_mode.setCurrentIndex(max(0, self.best_mode.findData(s.best_mode or "max")))
             self.keep_last.setValue(s.keep_last_snapshots)
             self.early_stop.setValue(s.early_stop_rounds)
         finally:
@@ -330,7 +430,7 @@ class QtSolverForm(QWidget):
             s.test_iter.append(self.test_iter.value())
         s.snapshot = self.snapshot.value()
         s.display = self.display.value()
-        s.random_seed = self.random_seed.value()
+        s.random_seed = self.random_seed.value() if self.fixed_seed.isChecked() else -1
         device = self.device.currentText()
         if device.startswith("cuda"):
             s.solver_mode = caffe_pb2.SolverParameter.GPU
@@ -340,7 +440,7 @@ class QtSolverForm(QWidget):
         metric = self.best_metric.currentText().strip()
         if metric:
             s.best_metric = metric
-            s.best_mode = self.best_mode.currentText()
+            s.best_mode = self.best_mode.currentData()
         else:
             s.ClearField("best_metric")
         s.keep_last_snapshots = self.keep_last.value()
@@ -368,11 +468,8 @@ class QtSolverForm(QWidget):
     # ------------------------------------------------------------------ visibility and preview
 
     def _set_row_visible(self, name: str, visible: bool) -> None:
-        widget = self._rows[name]
-        widget.setVisible(visible)
-        label = self.form.labelForField(widget)
-        if label is not None:
-            label.setVisible(visible)
+        self._rows[name].setVisible(visible)
+        self._row_widgets[name].setVisible(visible)
 
     def _update_visibility(self) -> None:
         policy_fields = LR_POLICY_FIELDS.get(self.lr_policy.currentText(), ())
@@ -394,6 +491,13 @@ class QtSolverForm(QWidget):
             return
         self.lr_problem.setText("")
         self.lr_curve.setData(iters, rates)
+        # pyqtgraph pads a flat line to ±0.5 around it: the rate 0.01 would read as 0.
+        # The rate is never negative; show 0…max (a little headroom) and 0…max_iter.
+        top = max((r for r in rates if math.isfinite(r)), default=0.0)
+        plot = self.lr_plot.getPlotItem()
+        plot.setYRange(0.0, top * 1.1 if top > 0 else 1.0, padding=0)
+        plot.setXRange(0, max(iters) if iters else 1, padding=0.02)
+        plot.getAxis("left").setTicks([_rate_ticks(top)] if top > 0 else None)
 
     def lr_preview_data(self) -> tuple[Any, Any]:
         return self.lr_curve.getData()
@@ -447,7 +551,8 @@ class QtSolverForm(QWidget):
                     wanted = picked.path if picked is not None else None
                 index = combo.findData(wanted) if wanted else -1
                 combo.setCurrentIndex(max(0, index))
-                combo.setToolTip(f"The LMDB layer {layer.name!r} reads")
+                combo.setToolTip(f"The database (LMDB) layer {layer.name!r} reads its "
+                                 "images or labels from (data_param.source)")
                 combo.currentIndexChanged.connect(self._on_field_change)
                 combo.currentIndexChanged.connect(
                     lambda _i, c=combo: c.setToolTip(str(c.currentData() or c.currentText())))
@@ -459,12 +564,16 @@ class QtSolverForm(QWidget):
             self.train_batch.setValue(max(trains) if trains else 1)
             self.test_batch = _spin(1, 65536)
             self.test_batch.setValue(max(tests) if tests else 1)
+            self.train_batch.setToolTip(_tip("Images per training step.",
+                                             "data_param.batch_size of the TRAIN Data layers"))
+            self.test_batch.setToolTip(_tip("Images per validation batch.",
+                                            "data_param.batch_size of the TEST Data layers"))
             self.train_batch.valueChanged.connect(self._on_field_change)
             self.test_batch.valueChanged.connect(self._on_field_change)
             if trains:
                 self.data_form.addRow("Train batch size", self.train_batch)
             if tests:
-                self.data_form.addRow("Test batch size", self.test_batch)
+                self.data_form.addRow("Validation batch size", self.test_batch)
         finally:
             self._loading = False
         self._update_metrics()

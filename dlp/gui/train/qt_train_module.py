@@ -129,6 +129,7 @@ class QtTrainModule(QWidget):
     def _build(self) -> None:
         self.form = QtSolverForm(self)
         self.form.changed.connect(self._update_buttons)
+        self.form.changed.connect(self._on_form_change)
         self.form.weights_changed.connect(self._on_weights_change)
         self.form.check_weights_requested.connect(self.check_weights)
         scroll = QScrollArea(self)
@@ -191,6 +192,7 @@ class QtTrainModule(QWidget):
         right_split.addWidget(self.bottom_tabs)
         right_split.setStretchFactor(0, 3)
         right_split.setStretchFactor(1, 2)
+        right_split.setSizes([420, 280])  # the curves are what a user watches
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -213,6 +215,10 @@ class QtTrainModule(QWidget):
         self._speed_timer = QTimer(self)
         self._speed_timer.setInterval(1000)
         self._speed_timer.timeout.connect(self._update_progress)
+
+    def _on_form_change(self) -> None:
+        if self.shown is None:
+            self._update_progress()
 
     # ------------------------------------------------------------------ project
 
@@ -481,8 +487,8 @@ class QtTrainModule(QWidget):
 
     def _update_progress(self) -> None:
         monitor = self.shown
-        if monitor is None:
-            self.progress.setRange(0, 1)
+        if monitor is None:  # nothing trained yet: the form's iteration count
+            self.progress.setRange(0, max(1, self.form.max_iter.value()))
             self.progress.setValue(0)
             self.speed_label.setText("")
             self.status_label.setText("No run yet: set up the solver and press Train.")
@@ -506,7 +512,8 @@ class QtTrainModule(QWidget):
         self.runs.update_progress(run.name, "running" if monitor.watching else run.status,
                                   f"{iteration} / {run.max_iter}", self._best_text(monitor))
         engine = run.info.get("engine", "?")
-        self.status_label.setText(f"<b>{run.name}</b> — {state}; engine {engine}, "
+        engine = "built-in engine" if engine == "builtin" else f"engine {engine}"
+        self.status_label.setText(f"<b>{run.name}</b> — {state}; {engine}, "
                                   f"{run.info.get('device', 'cpu')}")
 
     # ------------------------------------------------------------------ buttons
@@ -532,6 +539,7 @@ class QtTrainModule(QWidget):
         """Save the solver, make a new run folder with net + solver, start training."""
         self.error_banner.hide()
         self.done_banner.hide()
+        run_dir = None
         try:
             self.save()
             if not self._save_other_tabs():
@@ -543,6 +551,8 @@ class QtTrainModule(QWidget):
             run = create_run(run_dir, net, solver, engine=settings.engine,
                              weights=self.form.weights(), device=self.form.device_name())
         except DLPError as exc:
+            if run_dir is not None and run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # no trace of a run that never started
             self.error_banner.show_message(f"<b>Cannot start training</b>: {_html(str(exc))}")
             return None
         self._launch(run)
