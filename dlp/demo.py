@@ -1,7 +1,7 @@
 """The demo project a new user gets on first start (Qt-free, torch-free).
 
 ``~/DLP-demo`` (or ``$DLP_DEMO_DIR``) holds a phantom Sunnybrook-layout dataset, the
-Net Library's small Sunnybrook FCN with its Data layers reading that dataset, and a
+Net Library's small 2-D U-Net with its Data layers reading that dataset, and a
 solver tuned to train in minutes on a CPU — so Net → Train → Deploy works at once.
 :func:`ensure_demo_project` is instant (the window opens on it); the slow part,
 :func:`build_demo_content`, runs once in a worker with progress and cancel.
@@ -20,7 +20,7 @@ from dlp.progress import CancelToken, ProgressCallback, ProgressEvent, report
 from dlp.project import Project
 
 DEMO_NAME = "DLP demo"
-DEMO_NET = "sunnybrook-fcn"
+DEMO_NET = "unet2d"
 DEMO_DATASET = "sunnybrook-phantom"
 PHANTOM_FOLDER = "sources/sunnybrook-phantom"
 
@@ -127,11 +127,13 @@ def build_demo_content(project: Project, *, cases: int = 8, slices: int = 6, siz
     net, solver = entry.load()
     point_data_layers(net, entry.dataset_sources, built.manifest)
     solver.net = str(project.net_path)
-    # Short enough to finish on a laptop CPU while showing the Dice curve rise.
-    solver.max_iter = 600
-    solver.test_interval = 100
+    # Short enough to finish on a laptop CPU while showing the Dice curve rise: the
+    # U-Net passes a validation Dice of 0.9 on the phantom after ~150 iterations (the
+    # library's Sunnybrook FCN, upsampling 16x from 9x9 at this size, stays near 0.5).
+    solver.max_iter = 400
+    solver.test_interval = 50
     solver.test_iter[:] = [_test_iterations(net, built.counts.get("val", 1))]
-    solver.snapshot = 200
+    solver.snapshot = 100
     solver.display = 20
     solver.snapshot_prefix = "snapshots/demo"
     write_net(net, project.net_path)

@@ -25,13 +25,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from dlp.errors import InputError
 from dlp.fsutil import atomic_write_text
+from dlp.signal import Signal
 
 PROJECT_FILE = "dlp-project.json"
 FORMAT_VERSION = 1
@@ -161,38 +161,21 @@ EVENT_KINDS = (
 )
 
 
-class EventEmitter:
-    """Plain-Python observers: ``connect(callback)``, ``emit(kind, **data)``."""
+class EventEmitter(Signal):
+    """The project's observers: ``connect(callback)``, ``emit(kind, **data)``.
 
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[[ProjectEvent], None]] = []
-        self._blocked = 0
+    Callbacks receive one :class:`ProjectEvent`; ``kind`` must be one of
+    :data:`EVENT_KINDS` so a typo fails loudly instead of reaching no one.
+    """
 
-    def connect(self, callback: Callable[[ProjectEvent], None]) -> None:
-        if callback not in self._callbacks:
-            self._callbacks.append(callback)
-
-    def disconnect(self, callback: Callable[[ProjectEvent], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._callbacks.remove(callback)
-
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, **data: Any) -> None:  # type: ignore[override]
         if kind not in EVENT_KINDS:
             raise ValueError(f"unknown project event {kind!r}; expected one of {EVENT_KINDS}")
-        if self._blocked:
-            return
-        event = ProjectEvent(kind, data)
-        for callback in list(self._callbacks):
-            callback(event)
+        super().emit(ProjectEvent(kind, data))
 
-    @contextlib.contextmanager
-    def blocker(self) -> Iterator[None]:
+    def blocker(self) -> contextlib.AbstractContextManager[None]:
         """Silence events, e.g. while a widget writes a value it is displaying (no echo)."""
-        self._blocked += 1
-        try:
-            yield
-        finally:
-            self._blocked -= 1
+        return self.blocked()
 
 
 # --------------------------------------------------------------------------- entries

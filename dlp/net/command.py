@@ -4,6 +4,7 @@
     dlp net deploy TRAIN_VAL.prototxt -o deploy.prototxt [--input-shape N,C,H,W]
     dlp net upgrade OLD.prototxt -o NEW.prototxt
     dlp net onnx DEPLOY.prototxt --weights W.caffemodel -o model.onnx [--input-shape ...]
+    dlp net caffe NET.prototxt -o FOR_CAFFE.prototxt
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ if TYPE_CHECKING:  # type names only; the modules load inside run()
 
 Shape = tuple[int, ...]
 
-HELP = "inspect and convert Caffe nets: info (shapes, params, FLOPs), deploy, upgrade, onnx"
+HELP = ("inspect and convert Caffe nets: info (shapes, params, FLOPs), deploy, upgrade, onnx, "
+        "caffe")
 
 _SHAPE_HELP = ("input shape N,C,H,W (or BLOB=N,C,H,W to name the input; repeatable). For a "
                "net with Data layers it sets the data shape instead of reading the LMDB")
@@ -61,6 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     onnx.add_argument("--input-shape", action="append", default=[], metavar="SHAPE",
                       help="the input shape N,C,H,W (default: the net's Input shape)")
     onnx.set_defaults(_net_run=_run_onnx)
+
+    caffe = actions.add_parser("caffe", help="write a copy that BVLC Caffe runs (without DLP's "
+                               "extension fields and Dice metric layers)")
+    caffe.add_argument("net", help="the net prototxt")
+    caffe.add_argument("-o", "--output", required=True, help="the prototxt to write")
+    caffe.set_defaults(_net_run=_run_caffe)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,16 +205,10 @@ def _run_info(args: argparse.Namespace) -> int:
 
 def _where(path: str, text: str, layer: str | None) -> str:
     """``file:line: `` of the layer's ``name:`` line (``file: `` when not found)."""
-    import re
+    from dlp.net.prototxt import layer_line
 
-    if layer:
-        pattern = re.compile(r'(?<![\w.])name\s*:\s*"' + re.escape(layer) + '"')
-        for match in pattern.finditer(text):
-            before = text[: match.start()]
-            # skip the net's own name (a top-level line, outside any layer block)
-            if before.count("{") > before.count("}"):
-                return f"{path}:{before.count(chr(10)) + 1}: "
-    return f"{path}: "
+    line = layer_line(text, layer)
+    return f"{path}:{line}: " if line is not None else f"{path}: "
 
 
 def _print_table(name: str, phase: str, result: NetShapes, format_shape) -> None:
@@ -317,4 +319,16 @@ def _run_onnx(args: argparse.Namespace) -> int:
     weights = read_caffemodel(args.weights)
     report = export_onnx(net, weights, args.output, tuple(input_shape))
     print(f"wrote {args.output}" + (f": weights {report.summary()}" if report else ""))
+    return 0
+
+
+def _run_caffe(args: argparse.Namespace) -> int:
+    from dlp.net.bvlc import for_bvlc_caffe
+    from dlp.net.prototxt import read_net, write_net
+
+    export = for_bvlc_caffe(read_net(args.net), args.net)
+    write_net(export.net, args.output)
+    dropped = (f"; left out DLP's {', '.join(repr(n) for n in export.dropped_layers)}"
+               if export.dropped_layers else "")
+    print(f"wrote {args.output}: {len(export.net.layer)} layers{dropped}")
     return 0

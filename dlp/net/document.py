@@ -14,43 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from dlp.errors import InputError
+from dlp.signal import Signal
 
 Position = tuple[float, float]
 PHASES = frozenset({0, 1})  # caffe.Phase: TRAIN = 0, TEST = 1
-
-
-class Signal:
-    """A minimal observer list: ``connect(callback)``, ``emit(*args)``, ``blocked()``."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[..., Any]] = []
-        self._blocked = 0
-
-    def connect(self, callback: Callable[..., Any]) -> None:
-        self._callbacks.append(callback)
-
-    def disconnect(self, callback: Callable[..., Any]) -> None:
-        self._callbacks.remove(callback)
-
-    def emit(self, *args: Any) -> None:
-        if self._blocked:
-            return
-        for callback in list(self._callbacks):
-            callback(*args)
-
-    @contextmanager
-    def blocked(self) -> Iterator[None]:
-        self._blocked += 1
-        try:
-            yield
-        finally:
-            self._blocked -= 1
 
 
 @dataclass(frozen=True)

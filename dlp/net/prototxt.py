@@ -147,7 +147,13 @@ def _explain(error: text_format.ParseError, text: str) -> str:
         if raw.startswith(quoted):
             raw = raw[len(quoted):]
     if match := _UNKNOWN_FIELD.search(raw):
-        return _explain_unknown_field(match.group(1), match.group(2))
+        message_name, field = match.group(1), match.group(2)
+        opened = _unclosed_brace_line("\n".join(lines[:max(line - 1, 0)]))
+        if field in ("layer", "layers") and message_name != "caffe.NetParameter" and opened:
+            # a net's next layer read as a field of the previous one: a "}" is missing
+            return (f'missing "}}": the block opened at line {opened} is not closed before '
+                    f'this "{field}"')
+        return _explain_unknown_field(message_name, field)
     if match := _UNKNOWN_ENUM_NAME.search(raw):
         return _explain_unknown_enum(match.group(1), match.group(2))
     if match := _UNKNOWN_ENUM_NUMBER.search(raw):
@@ -264,6 +270,21 @@ def solver_to_text(solver: caffe_pb2.SolverParameter) -> str:
 def write_solver(solver: caffe_pb2.SolverParameter, path: str | os.PathLike[str]) -> None:
     """Write a solver as prototxt, atomically."""
     atomic_write_text(path, solver_to_text(solver))
+
+
+def layer_line(text: str, layer_name: str | None) -> int | None:
+    """The 1-based line of layer ``layer_name``'s ``name:`` in prototxt ``text``.
+
+    The net's own ``name:`` (outside any block) is skipped; None when not found.
+    """
+    if not layer_name:
+        return None
+    pattern = re.compile(r'(?<![\w.])name\s*:\s*"' + re.escape(layer_name) + '"')
+    for match in pattern.finditer(text):
+        before = text[:match.start()]
+        if before.count("{") > before.count("}"):
+            return before.count("\n") + 1
+    return None
 
 
 # ---------------------------------------------------------------------------

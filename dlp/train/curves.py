@@ -26,6 +26,7 @@ from dlp.train.log import (
     TestOutput,
     TrainLoss,
     TrainOutput,
+    element_names,
 )
 
 _INITIAL_CAPACITY = 256
@@ -70,23 +71,6 @@ class GrowingSeries:
 
     def __len__(self) -> int:
         return self.count
-
-
-def element_names(outputs: list[tuple[int, str, float]]) -> list[tuple[str, float]]:
-    """Name the outputs of one block; a name printed k > 1 times becomes ``NAME[i]``."""
-    counts: dict[str, int] = {}
-    for _, name, _ in outputs:
-        counts[name] = counts.get(name, 0) + 1
-    seen: dict[str, int] = {}
-    named = []
-    for _, name, value in sorted(outputs):
-        if counts[name] > 1:
-            element = seen.get(name, 0)
-            seen[name] = element + 1
-            named.append((f"{name}[{element}]", value))
-        else:
-            named.append((name, value))
-    return named
 
 
 def _prefix(kind: str, test_net: int) -> str:

@@ -199,10 +199,12 @@ def parse_log(path: str | os.PathLike[str]) -> list[LogRecord]:
         return LogParser().feed_lines(handle)
 
 
-def _element_names(
-    outputs: list[tuple[int, str, float]],
-) -> list[tuple[str, float]]:
-    """Name repeated outputs of one block ``NAME[i]`` (Caffe prints each element)."""
+def element_names(outputs: list[tuple[int, str, float]]) -> list[tuple[str, float]]:
+    """Name the outputs of one block; a name printed k > 1 times becomes ``NAME[i]``.
+
+    Caffe prints each element of a multi-element output blob (per-class Dice) as its
+    own ``output #k`` line with the same name; ``NAME[i]`` tells them apart.
+    """
     counts: dict[str, int] = {}
     for _, name, _ in outputs:
         counts[name] = counts.get(name, 0) + 1
@@ -241,7 +243,7 @@ def curves(records: Iterable[LogRecord]) -> dict[str, tuple[list[int], list[floa
     def flush_blocks() -> None:
         for key in order:
             prefix, iteration = key
-            for name, value in _element_names(blocks[key]):
+            for name, value in element_names(blocks[key]):
                 add(f"{prefix}/{name}", iteration, value)
         blocks.clear()
         order.clear()

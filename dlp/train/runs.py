@@ -291,27 +291,33 @@ def create_run(run_dir: str | os.PathLike[str], net: Any, solver: Any, *,
     """Fill the (new, empty) ``run_dir`` with the net, solver, deploy net and ``run.json``.
 
     ``net`` and ``solver`` are ``NetParameter``/``SolverParameter`` messages (copied,
-    not changed).  For ``engine="caffe"`` DLP's extension fields are stripped, so a
-    BVLC ``caffe train`` reads the files.
+    not changed).  For ``engine="caffe"`` DLP's extension fields and its Dice metric
+    layers are removed, so a BVLC ``caffe train`` reads the files; a net that trains
+    on a DLP-only loss is refused (:class:`~dlp.net.bvlc.NotRunnableInCaffeError`).
     """
+    from dlp.net.bvlc import for_bvlc_caffe
     from dlp.net.deploy import derive_deploy_net
     from dlp.net.prototxt import strip_extensions, write_net, write_solver
 
+    run_solver = type(solver)()
+    run_solver.CopyFrom(solver)
+    best_metric, best_mode = run_solver.best_metric, run_solver.best_mode or "max"
+    if engine == "caffe":
+        run_net = for_bvlc_caffe(net, "the net").net
+        strip_extensions(run_solver)
+        kept_tops = {top for layer in run_net.layer for top in layer.top}
+        if best_metric.split("[")[0] not in kept_tops:
+            best_metric = ""  # its layer (a DLP Dice metric) is not in Caffe's net
+    else:
+        run_net = type(net)()
+        run_net.CopyFrom(net)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SNAPSHOT_DIR).mkdir(exist_ok=True)
-    run_net = type(net)()
-    run_net.CopyFrom(net)
-    run_solver = type(solver)()
-    run_solver.CopyFrom(solver)
     for name in ("net_param", "train_net", "train_net_param"):
         run_solver.ClearField(name)
     run_solver.net = NET_FILE
     run_solver.snapshot_prefix = SNAPSHOT_PREFIX
-    best_metric, best_mode = run_solver.best_metric, run_solver.best_mode or "max"
-    if engine == "caffe":
-        strip_extensions(run_net)
-        strip_extensions(run_solver)
     write_net(run_net, run_dir / NET_FILE)
     write_solver(run_solver, run_dir / SOLVER_FILE)
     deploy_error = None

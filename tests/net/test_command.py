@@ -1,4 +1,4 @@
-"""``python -m dlp net info|deploy|upgrade|onnx`` as a user runs it."""
+"""``python -m dlp net info|deploy|upgrade|onnx|caffe`` as a user runs it."""
 
 from __future__ import annotations
 
@@ -231,3 +231,22 @@ def test_onnx_refuses_a_net_without_input_or_weights(tmp_path: Path, capsys) -> 
                  "-o", str(tmp_path / "m.onnx")]) == 1
     assert "missing.caffemodel" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_caffe_writes_a_net_without_dlp_layers_and_refuses_a_dice_loss(tmp_path: Path,
+                                                                       capsys) -> None:
+    dice = ('layer { name: "dice" type: "Dice" bottom: "score" bottom: "label" top: "dice" '
+            'include { phase: TEST } }\n')
+    net = write(tmp_path / "tv.prototxt", TRAIN_VAL + dice)
+    out = tmp_path / "for_caffe.prototxt"
+    assert main(["net", "caffe", str(net), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}: 5 layers; left out DLP's 'dice'"
+    assert "Dice" not in out.read_text(encoding="utf-8")
+
+    loss = write(tmp_path / "dice_loss.prototxt", TRAIN_VAL.replace('"SoftmaxWithLoss"',
+                                                                   '"DiceLoss"'))
+    refused = tmp_path / "refused.prototxt"
+    assert main(["net", "caffe", str(loss), "-o", str(refused)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dlp net: error: {loss}: layer 'loss' (DiceLoss) is a DLP layer")
+    assert not refused.exists()

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from dlp.errors import InputError
-from dlp.net.prototxt import parse_net_text, parse_solver_text, read_solver
+from dlp.net.prototxt import parse_net_text, parse_solver_text, read_net, read_solver
 from dlp.train.runs import (
     LogFollower,
     Run,
@@ -79,6 +79,19 @@ def test_caffe_runs_have_no_dlp_extension_fields(tmp_path):
     assert "best_metric" not in text and "keep_last_snapshots" not in text
     assert caffe_arguments(run)[:3] == ["train", "--solver=solver.prototxt",
                                         "--sigint_effect=stop"]
+    # BVLC Caffe stops at a layer type it does not know: DLP's Dice metric is left out,
+    # and "best" cannot follow a metric that Caffe's log will not have.
+    assert [layer.type for layer in read_net(run.net_path).layer] == ["Input", "Convolution"]
+    assert Run(run.path).info["best_metric"] == ""
+
+
+def test_a_caffe_run_of_a_dice_loss_net_is_refused_before_any_file_is_written(tmp_path):
+    net = parse_net_text(NET.replace('type: "Dice"', 'type: "DiceLoss"'), "net")
+    solver = parse_solver_text(SOLVER, "solver")
+    run_dir = tmp_path / "runs" / "run-1"
+    with pytest.raises(InputError, match=r"layer 'dice' \(DiceLoss\).*SoftmaxWithLoss"):
+        create_run(run_dir, net, solver, engine="caffe")
+    assert not run_dir.exists()
 
 
 def test_snapshots_carry_their_test_metrics_and_the_best_is_found(tmp_path):

@@ -11,10 +11,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="the net .prototxt (train_val)")
     parser.add_argument("--weights", required=True, help="the trained .caffemodel")
     parser.add_argument("--iterations", type=int, default=50, help="batches to run (default 50)")
-    parser.add_argument("--gpu", default=None, help="CUDA device id (default: CPU)")
-    parser.add_argument("--phase", default="TEST", choices=("TRAIN", "TEST"))
-    parser.add_argument("--stage", default="", help="comma-separated net stages")
-    parser.add_argument("--level", type=int, default=0, help="net level")
+    from dlp.engine.solver.tools import add_net_options
+
+    add_net_options(parser, phase="TEST")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,11 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     from dlp.engine.solver.logwriter import LogWriter, OutputValues, format_number
     from dlp.engine.solver.solver import output_values
-    from dlp.engine.solver.tools import build_net, device_for
-    from dlp.errors import InputError
+    from dlp.engine.solver.tools import build_net, checked_iterations, device_for
 
-    if args.iterations <= 0:
-        raise InputError(f"--iterations must be > 0 (got {args.iterations})")
+    checked_iterations(args.iterations)
     log = LogWriter(sys.stderr)
     net = build_net(args.model, args.phase, args.stage, args.level, device_for(args.gpu),
                     weights=args.weights, log=log)

@@ -256,7 +256,7 @@ class Solver:
         from dlp.engine.net import Net
 
         return Net(spec.param, spec.phase, stages=spec.stages, level=spec.level,
-                   device=self.device, seed=self.seed)
+                   device=self.device, seed=self.seed, source=spec.source)
 
     def _check_best_metric(self) -> None:
         assert self.best is not None

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
 
 from dlp.errors import InputError
+
+
+def add_net_options(parser: argparse.ArgumentParser, *, phase: str) -> None:
+    """The options ``dlp test`` and ``dlp time`` share to pick the net and its device."""
+    parser.add_argument("--gpu", default=None, help="CUDA device id (default: CPU)")
+    parser.add_argument("--phase", default=phase, choices=("TRAIN", "TEST"))
+    parser.add_argument("--stage", default="", help="comma-separated net stages")
+    parser.add_argument("--level", type=int, default=0, help="net level")
+
+
+def checked_iterations(count: int) -> int:
+    """``--iterations`` as given, or an error saying it must be positive."""
+    if count <= 0:
+        raise InputError(f"--iterations must be > 0 (got {count})")
+    return count
 
 
 def device_for(gpu: str | None) -> str:
@@ -47,13 +63,13 @@ def build_net(
     for note in notes:
         if log is not None:
             log.warning(note)
-    net = Net(spec.param, phase, stages=stages, level=level, device=device)
+    net = Net(spec.param, phase, stages=stages, level=level, device=device, source=str(path))
     if weights is not None:
-        from dlp.engine.weights import read_caffemodel
+        from dlp.engine.weights import load_weights
 
         if not Path(weights).exists():
             raise InputError(f"--weights: file {str(weights)!r} not found")
-        report = net.copy_from(read_caffemodel(weights))
+        report = load_weights(net, weights)  # refuses weights that fit no layer
         if report.mismatched:
             layer, index, expected, got = report.mismatched[0]
             raise InputError(

@@ -92,6 +92,8 @@ class LayerSpec:
     engine_supported: ClassVar[bool] = True
     #: True for layers that only produce blobs from outside the net (files, fillers).
     is_data_source: ClassVar[bool] = False
+    #: True for DLP's own types (not in BVLC Caffe); dropped or refused on export to Caffe.
+    dlp_only: ClassVar[bool] = False
 
     # -- helpers for subclasses -------------------------------------------------------
 

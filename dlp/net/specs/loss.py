@@ -139,6 +139,7 @@ class AccuracySpec(LayerSpec):
 
 class _DiceBase(LayerSpec):
     category = "Loss"
+    dlp_only = True
     param_field = "dice_param"
     bottoms = (2, 2)
 
