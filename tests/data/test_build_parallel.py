@@ -119,8 +119,9 @@ def test_parallel_build_reports_the_same_problems(phantom_copy, tmp_path: Path) 
     assert _no_workers_left()
 
 
-def test_cancelled_parallel_build_leaves_nothing_and_stops_its_workers(
-    small_phantom, tmp_path: Path
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cancelled_build_leaves_nothing_and_stops_its_workers(
+    small_phantom, tmp_path: Path, workers: int
 ) -> None:
     token = CancelToken()
     seen = []
@@ -132,7 +133,7 @@ def test_cancelled_parallel_build_leaves_nothing_and_stops_its_workers(
 
     with pytest.raises(Cancelled):
         build_dataset(_sunnybrook(small_phantom), tmp_path / "ds",
-                      BuildOptions(preprocessing=SMALL, workers=2), progress=progress,
+                      BuildOptions(preprocessing=SMALL, workers=workers), progress=progress,
                       cancel=token)
     assert seen == [0, 1, 2, 3, 4, 5]
     assert list(tmp_path.iterdir()) == []

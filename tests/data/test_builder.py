@@ -114,25 +114,6 @@ def test_same_seed_same_dataset(small_phantom, tmp_path: Path) -> None:
     assert keys and all(a.get_bytes(k) == b.get_bytes(k) for k in keys)
 
 
-def test_cancelled_build_leaves_nothing_that_looks_complete(small_phantom,
-                                                            tmp_path: Path) -> None:
-    token = CancelToken()
-    seen = []
-
-    def progress(event) -> None:
-        seen.append(event.done)
-        if event.done == 5:
-            token.cancel()
-
-    with pytest.raises(Cancelled):
-        build_dataset(_sunnybrook(small_phantom), tmp_path / "ds",
-                      BuildOptions(preprocessing=SMALL), progress=progress, cancel=token)
-    assert seen[:6] == [0, 1, 2, 3, 4, 5]
-    assert not (tmp_path / "ds").exists()
-    assert list(tmp_path.rglob("manifest.json")) == []
-    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone too
-
-
 def test_rebuild_replaces_an_existing_dataset_only_on_success(small_phantom,
                                                               tmp_path: Path) -> None:
     out = tmp_path / "ds"
