@@ -12,7 +12,6 @@ PyTorch's channels_last layout, which the oneDNN CPU kernels prefer.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -439,8 +438,12 @@ class Net(nn.Module):
             feed.close()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # interpreter shutdown may have torn down queue
+        # Not contextlib.suppress: at interpreter shutdown module globals may already be
+        # None, and the queue the feed closes may be gone too.
+        try:  # noqa: SIM105
             self.close()
+        except Exception:
+            pass
 
 
 def layer_location(path: str, layer_name: str | None) -> str:
