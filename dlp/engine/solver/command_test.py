@@ -17,19 +17,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     import numpy as np
     import torch
 
-    from dlp.engine.solver.logwriter import LogWriter, OutputValues, format_number
+    from dlp.engine.solver.logwriter import OutputValues, format_number
     from dlp.engine.solver.solver import output_values
-    from dlp.engine.solver.tools import build_net, checked_iterations, device_for
+    from dlp.engine.solver.tools import net_from_options
 
-    checked_iterations(args.iterations)
-    log = LogWriter(sys.stderr)
-    net = build_net(args.model, args.phase, args.stage, args.level, device_for(args.gpu),
-                    weights=args.weights, log=log)
+    log, net = net_from_options(args)
     try:
         log.info(f"Running for {args.iterations} iterations.")
         sums: list[np.ndarray] = []

@@ -17,16 +17,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from dlp.engine.solver.logwriter import LogWriter, format_number
+    from dlp.engine.solver.logwriter import format_number
     from dlp.engine.solver.timing import time_net
-    from dlp.engine.solver.tools import build_net, checked_iterations, device_for
+    from dlp.engine.solver.tools import net_from_options
 
-    checked_iterations(args.iterations)
-    log = LogWriter(sys.stderr)
-    net = build_net(args.model, args.phase, args.stage, args.level, device_for(args.gpu),
-                    weights=args.weights, log=log)
+    log, net = net_from_options(args)
     try:
         log.info("Performing Forward")
         timing = time_net(net, args.iterations, log=log)

@@ -18,11 +18,19 @@ def add_net_options(parser: argparse.ArgumentParser, *, phase: str) -> None:
     parser.add_argument("--level", type=int, default=0, help="net level")
 
 
-def checked_iterations(count: int) -> int:
-    """``--iterations`` as given, or an error saying it must be positive."""
-    if count <= 0:
-        raise InputError(f"--iterations must be > 0 (got {count})")
-    return count
+def net_from_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(log, net)`` for ``dlp test``/``dlp time``: the options checked, the net built
+    on its device with its weights, the log on stderr."""
+    import sys
+
+    from dlp.engine.solver.logwriter import LogWriter
+
+    if args.iterations <= 0:
+        raise InputError(f"--iterations must be > 0 (got {args.iterations})")
+    log = LogWriter(sys.stderr)
+    net = build_net(args.model, args.phase, args.stage, args.level, device_for(args.gpu),
+                    weights=args.weights, log=log)
+    return log, net
 
 
 def device_for(gpu: str | None) -> str:
