@@ -193,7 +193,9 @@ class InferenceSession:
         transform: InputTransform | None = None,
     ) -> None:
         from dlp.engine.net import Net
+        from dlp.engine.runtime import tune_allocator
 
+        tune_allocator()
         self.device = _check_device(device)
         self.batch_size = max(1, int(batch_size))
         self.manifest = manifest

@@ -85,6 +85,14 @@ class UpdateRule:
         """Replace ``diff`` in place by the value to subtract from parameter ``index``."""
         raise NotImplementedError
 
+    def step_group(
+        self, indices: Sequence[int], diffs: list[torch.Tensor], local_rate: float,
+        iteration: int,
+    ) -> None:
+        """:meth:`step` for parameters sharing one ``local_rate``."""
+        for index, diff in zip(indices, diffs, strict=True):
+            self.step(index, diff, local_rate, iteration)
+
 
 class SGD(UpdateRule):
     name = "SGD"
@@ -93,6 +101,17 @@ class SGD(UpdateRule):
         history = self.history[index]
         history.mul_(self.hyper.momentum).add_(diff, alpha=local_rate)
         diff.copy_(history)
+
+    def step_group(
+        self, indices: Sequence[int], diffs: list[torch.Tensor], local_rate: float,
+        iteration: int,
+    ) -> None:
+        # One fused kernel per operation for all parameters: the per-tensor loop cost
+        # ~3 % of a small net's iteration in dispatch alone.
+        history = [self.history[index] for index in indices]
+        torch._foreach_mul_(history, self.hyper.momentum)
+        torch._foreach_add_(history, diffs, alpha=local_rate)
+        torch._foreach_copy_(diffs, history)
 
 
 class Nesterov(UpdateRule):
@@ -232,21 +251,22 @@ def apply_update(
         raise InputError(
             f"solver: field regularization_type: unknown {regularization!r} (expected L1 or L2)"
         )
+    groups: dict[tuple[float, float], list[int]] = {}
+    for index, param in enumerate(params):
+        if param.lr_mult != 0:  # Caffe computes no diff for frozen params; the step is zero
+            groups.setdefault((param.lr_mult, param.decay_mult), []).append(index)
     with torch.no_grad():
-        for index, param in enumerate(params):
-            if param.lr_mult == 0:
-                continue  # Caffe computes no diff for frozen params; the step is zero
-            tensor = param.tensor
-            if tensor.grad is None:
-                tensor.grad = torch.zeros_like(tensor)
-            diff = tensor.grad
+        for (lr_mult, decay_mult), indices in groups.items():
+            tensors = [params[index].tensor for index in indices]
+            for tensor in tensors:
+                if tensor.grad is None:
+                    tensor.grad = torch.zeros_like(tensor)
+            diffs = [tensor.grad for tensor in tensors]
             if iter_size != 1:
-                diff.mul_(1.0 / iter_size)
-            local_decay = weight_decay * param.decay_mult
+                torch._foreach_mul_(diffs, 1.0 / iter_size)
+            local_decay = weight_decay * decay_mult
             if local_decay:
-                if regularization == "L2":
-                    diff.add_(tensor, alpha=local_decay)
-                else:
-                    diff.add_(torch.sign(tensor), alpha=local_decay)
-            rule.step(index, diff, rate * param.lr_mult, iteration)
-            tensor.sub_(diff)
+                decay_terms = tensors if regularization == "L2" else torch._foreach_sign(tensors)
+                torch._foreach_add_(diffs, decay_terms, alpha=local_decay)
+            rule.step_group(indices, diffs, rate * lr_mult, iteration)
+            torch._foreach_sub_(tensors, diffs)
