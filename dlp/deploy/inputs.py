@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,10 @@ def _series_uid(path: Path) -> str | None:
     import pydicom
 
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True,
-                                 specific_tags=["SeriesInstanceUID", "NumberOfFrames"])
+        with warnings.catch_warnings():  # a damaged file fails, with its reason, when read
+            warnings.simplefilter("ignore", UserWarning)
+            header = pydicom.dcmread(path, stop_before_pixels=True,
+                                     specific_tags=["SeriesInstanceUID", "NumberOfFrames"])
     except Exception:  # unreadable: it becomes its own input and fails with a clear message
         return None
     if int(getattr(header, "NumberOfFrames", 1) or 1) > 1:

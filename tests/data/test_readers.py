@@ -181,6 +181,17 @@ def test_phantom_series_is_sorted_along_the_normal_with_spacing(small_phantom) -
     np.testing.assert_array_equal(volume.array[3], one.array[0])
 
 
+def test_series_keeps_each_file_header_in_slice_order_without_pixels(small_phantom) -> None:
+    volume = read_image(small_phantom.images_dir / "challenge_training" / "SC-HF-I-1")
+    headers = volume.headers
+    assert len(headers) == volume.num_slices == 6
+    assert [h.SOPInstanceUID for h in headers] == volume.meta["sop_uids"]
+    assert all("PixelData" not in h for h in headers)
+    assert volume.slice_volume(4).headers == [headers[4]]
+    single = read_image(volume.meta["files"][0])
+    assert len(single.headers) == 1 and "PixelData" not in single.headers[0]
+
+
 def test_reversed_file_order_still_sorts_by_position(small_phantom, tmp_path: Path) -> None:
     source = small_phantom.images_dir / "challenge_training" / "SC-N-2"
     files = sorted(source.iterdir())

@@ -45,3 +45,36 @@ def test_hidden_class_is_not_drawn() -> None:
     colors = [(0, 0, 0), (1, 1, 1), (2, 2, 2)]
     rgba = overlay.overlay_rgba(mask, colors, visible=[True, False, True])
     assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] > 0
+
+
+def test_blend_is_the_alpha_composite_of_every_pixel() -> None:
+    from dlp.deploy.overlay import blend
+
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    layer = rng.integers(0, 256, (32, 40, 4), dtype=np.uint8)
+    layer[rng.random((32, 40)) < 0.5, 3] = 0  # half the pixels uncovered
+    layer[0, :, 3] = 255
+    alpha = layer[..., 3:4] / 255.0
+    expected = np.floor(base * (1 - alpha) + layer[..., :3] * alpha + 0.5)
+    result = blend(base, layer)
+    assert result.dtype == np.uint8 and result.shape == base.shape
+    assert np.abs(result.astype(int) - expected).max() <= 1  # float32 vs float64 rounding
+    uncovered = layer[..., 3] == 0
+    assert (result[uncovered] == base[uncovered]).all()
+    assert (result[0] == layer[0, :, :3]).all()
+
+
+def test_overlay_image_equals_blending_the_rgba_layer() -> None:
+    """The table lookup for grey images gives exactly the general per-pixel blend."""
+    rng = np.random.default_rng(5)
+    image = rng.normal(300, 80, (24, 30)).astype(np.float32)
+    mask = rng.integers(0, 4, (24, 30))
+    colors = [(0, 0, 0), (255, 0, 0), (10, 200, 30), (40, 90, 250)]
+    window = (300.0, 400.0)
+    for opacity, outline_only in ((0.5, False), (0.35, False), (1.0, False), (0.5, True)):
+        expected = overlay.blend(overlay.to_display_rgb(image, window),
+                                 overlay.overlay_rgba(mask, colors, opacity, outline_only))
+        got = overlay.overlay_image(image, mask, colors, window, opacity, outline_only)
+        assert got.shape == (24, 30, 3) and got.dtype == np.uint8
+        assert (got == expected).all(), (opacity, outline_only)

@@ -35,6 +35,9 @@ class ImageVolume:
     (x = column, y = row, z = slice, 1) to world mm in the file's own convention
     (``meta["space"]``: ``"LPS"`` for DICOM, ``"RAS"`` for NIfTI, ``"pixel"`` for
     plain images); ``window`` is the display (center, width) the file suggests.
+    ``headers`` are the source DICOM headers (pydicom datasets without their pixel
+    data), one per file in slice order, so objects derived from the images (a DICOM
+    SEG) need not read the files again; None for other formats.
     """
 
     array: np.ndarray
@@ -44,6 +47,7 @@ class ImageVolume:
     source: Path
     format: str
     meta: dict = field(default_factory=dict)
+    headers: list | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_slices(self) -> int:
@@ -64,9 +68,12 @@ class ImageVolume:
         index %= self.num_slices
         affine = self.affine.copy()
         affine[:3, 3] = self.affine[:3, :3] @ np.array([0.0, 0.0, float(index)]) + affine[:3, 3]
+        headers = self.headers
+        if headers is not None and len(headers) == self.num_slices > 1:
+            headers = [headers[index]]  # one file per slice
         return replace(
             self, array=self.array[index:index + 1], affine=affine,
-            meta={**self.meta, "slice_index": index},
+            meta={**self.meta, "slice_index": index}, headers=headers,
         )
 
 

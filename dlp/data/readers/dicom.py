@@ -9,6 +9,7 @@ the range their stored bits can represent, with the window centre mirrored to ma
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def _functional_group(ds, frame: int | None, sequence: str, attribute: str) -> A
 
 
 def _attribute(ds, frame: int | None, sequence: str, attribute: str) -> Any:
-    value = ds.get(attribute)
+    value = _get(ds, attribute)
     return value if value is not None else _functional_group(ds, frame, sequence, attribute)
 
 
@@ -75,6 +76,7 @@ _SLICE_TAGS = {
     "RescaleIntercept": 0x00281052, "RescaleSlope": 0x00281053,
 }
 _PIXEL_DATA_TAG = 0x7FE00010
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 def _raw_value(ds, tag: int) -> Any:
@@ -83,8 +85,8 @@ def _raw_value(ds, tag: int) -> Any:
 
     pydicom converts an element on first access through a general machinery that costs
     ~30 µs each; a dataset build reads ten of them per slice, as much again as parsing
-    the file.  Anything but a single little-endian US or a single CS/DS/IS string goes
-    through pydicom as usual.
+    the file.  Anything but a single little-endian US, a single CS/UI string or DS/IS
+    numbers (a list when multi-valued) goes through pydicom as usual.
     """
     from pydicom.dataelem import RawDataElement
 
@@ -98,16 +100,35 @@ def _raw_value(ds, tag: int) -> Any:
         vr = element.VR
         if vr == "US" and len(raw) == 2 and element.is_little_endian:
             return int.from_bytes(raw, "little")
-        if vr in ("CS", "DS", "IS") and b"\\" not in raw:
-            text = raw.decode("ascii", "replace").strip(" \x00")
-            if vr == "CS":
-                return text
+        if vr in ("CS", "UI") and b"\\" not in raw:
+            return raw.decode("ascii", "replace").strip(" \x00")
+        if vr in ("DS", "IS"):
+            number = float if vr == "DS" else int
             try:
-                return float(text) if vr == "DS" else int(text)
+                values = [number(v.strip(" \x00"))
+                          for v in raw.decode("ascii", "replace").split("\\")]
             except ValueError:
                 pass  # pydicom decides what a malformed number means
+            else:
+                return values[0] if len(values) == 1 else values
     value = ds[tag].value
     return None if value is None or value == "" else value
+
+
+def _get(ds, keyword: str, default: Any = None) -> Any:
+    """``ds.get(keyword, default)`` through :func:`_raw_value` (empty counts as absent)."""
+    value = _raw_value(ds, _tag_for_keyword(keyword))
+    return default if value is None else value
+
+
+@functools.cache
+def _tag_for_keyword(keyword: str) -> int:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"not a DICOM keyword: {keyword}")
+    return int(tag)
 
 
 def _slice_header(ds) -> dict[str, Any]:
@@ -183,8 +204,8 @@ def _decode_pixels(ds, path: Path, header: dict[str, Any] | None = None) -> np.n
 
 
 def _stored_range(ds) -> tuple[float, float]:
-    bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16)
-    if int(ds.get("PixelRepresentation", 0)) == 1:
+    bits = int(_get(ds, "BitsStored") or _get(ds, "BitsAllocated") or 16)
+    if int(_get(ds, "PixelRepresentation", 0)) == 1:
         return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
     return 0.0, 2.0**bits - 1
 
@@ -211,8 +232,8 @@ def _floats(value: Any) -> list[float]:
 
 
 def _window(ds) -> tuple[tuple[float, float] | None, list[tuple[float, float]]]:
-    centers = ds.get("WindowCenter")
-    widths = ds.get("WindowWidth")
+    centers = _get(ds, "WindowCenter")
+    widths = _get(ds, "WindowWidth")
     if centers is None or widths is None:
         center = _functional_group(ds, 0, "FrameVOILUTSequence", "WindowCenter")
         width = _functional_group(ds, 0, "FrameVOILUTSequence", "WindowWidth")
@@ -226,14 +247,14 @@ def _window(ds) -> tuple[tuple[float, float] | None, list[tuple[float, float]]]:
 def _geometry(ds, frames: int) -> dict[str, Any]:
     """Spacing, orientation and per-frame positions, from top-level or functional groups."""
     spacing_rc = (_attribute(ds, 0, "PixelMeasuresSequence", "PixelSpacing")
-                  or ds.get("ImagerPixelSpacing"))
+                  or _get(ds, "ImagerPixelSpacing"))
     spacing_known = spacing_rc is not None
     sy, sx = (float(spacing_rc[0]), float(spacing_rc[1])) if spacing_known else (1.0, 1.0)
     orientation = _attribute(ds, 0, "PlaneOrientationSequence", "ImageOrientationPatient")
     positions = []
     for frame in range(frames):
         position = (_functional_group(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
-                    if frames > 1 else None) or ds.get("ImagePositionPatient")
+                    if frames > 1 else None) or _get(ds, "ImagePositionPatient")
         positions.append(None if position is None else np.array([float(v) for v in position]))
     row_dir = col_dir = None
     if orientation is not None and len(orientation) == 6:
@@ -249,7 +270,7 @@ def _geometry(ds, frames: int) -> dict[str, Any]:
             if np.median(steps) < 0:
                 normal = -normal
     if sz is None:
-        thickness = (ds.get("SpacingBetweenSlices")
+        thickness = (_get(ds, "SpacingBetweenSlices")
                      or _attribute(ds, 0, "PixelMeasuresSequence", "SliceThickness"))
         sz = float(thickness) if thickness else 1.0
     return {
@@ -263,21 +284,21 @@ def _geometry(ds, frames: int) -> dict[str, Any]:
 
 
 def _text(ds, keyword: str) -> str | None:
-    value = ds.get(keyword)
+    value = _get(ds, keyword)
     return None if value is None else str(value)
 
 
 def dataset_to_volume(ds, path: Path) -> ImageVolume:
     """An :class:`ImageVolume` from a pydicom dataset read with its pixel data."""
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         raise ImageReadError(path, "DICOM file has no pixel data (not an image)")
     for keyword in ("Rows", "Columns"):
         if keyword not in ds:
             raise ImageReadError(path, f"DICOM image lacks the {keyword} element")
     pixels = _decode_pixels(ds, path)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    samples = int(ds.get("SamplesPerPixel", 1))
-    frames = int(ds.get("NumberOfFrames") or 1)
+    photometric = str(_get(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(_get(ds, "SamplesPerPixel", 1))
+    frames = int(_get(ds, "NumberOfFrames") or 1)
     rgb = samples == 3
     expected_ndim = 2 + (frames > 1) + rgb
     if pixels.ndim != expected_ndim:
@@ -313,13 +334,13 @@ def dataset_to_volume(ds, path: Path) -> ImageVolume:
         "study_uid": _text(ds, "StudyInstanceUID"),
         "series_uid": _text(ds, "SeriesInstanceUID"),
         "sop_uids": [_text(ds, "SOPInstanceUID")],
-        "series_number": ds.get("SeriesNumber"),
-        "instance_number": ds.get("InstanceNumber"),
-        "slice_location": ds.get("SliceLocation"),
+        "series_number": _get(ds, "SeriesNumber"),
+        "instance_number": _get(ds, "InstanceNumber"),
+        "slice_location": _get(ds, "SliceLocation"),
         "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(
             ds, "file_meta") else "",
-        "bits_stored": ds.get("BitsStored"),
-        "signed": int(ds.get("PixelRepresentation", 0)) == 1,
+        "bits_stored": _get(ds, "BitsStored"),
+        "signed": int(_get(ds, "PixelRepresentation", 0)) == 1,
         "rescale": rescale,
         "windows": windows,
         "frames": frames,
@@ -336,7 +357,16 @@ def dataset_to_volume(ds, path: Path) -> ImageVolume:
         source=path,
         format="dicom",
         meta=meta,
+        headers=[without_pixels(ds)],
     )
+
+
+def without_pixels(ds):
+    """``ds`` with its pixel data removed (in place: the pixels are decoded by now)."""
+    for keyword in _PIXEL_KEYWORDS:
+        if keyword in ds:
+            del ds[keyword]
+    return ds
 
 
 def read_dicom_slice(path: Path) -> np.ndarray:
@@ -412,12 +442,16 @@ class DicomReader(ImageReader):
         with warnings.catch_warnings():
             # pydicom warns about recoverable oddities (VR mismatches) it already handled
             warnings.simplefilter("ignore", UserWarning)
-            ds = read_dicom_dataset(path)
-            try:
-                return [dataset_to_volume(ds, path)]
-            except ImageReadError:
-                raise
-            except Exception as exc:  # corrupt pixel data, inconsistent lengths, ...
-                raise ImageReadError(
-                    path, f"corrupt DICOM pixel data ({type(exc).__name__}: {exc})"
-                ) from exc
+            return [read_dataset_volume(read_dicom_dataset(path), path)]
+
+
+def read_dataset_volume(ds, path: Path) -> ImageVolume:
+    """:func:`dataset_to_volume` with any failure turned into :class:`ImageReadError`."""
+    try:
+        return dataset_to_volume(ds, path)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # corrupt pixel data, inconsistent lengths, ...
+        raise ImageReadError(
+            path, f"corrupt DICOM pixel data ({type(exc).__name__}: {exc})"
+        ) from exc

@@ -22,7 +22,7 @@ from dlp.data.readers.base import (
     affine_from_geometry,
     read_header,
 )
-from dlp.data.readers.dicom import DicomReader, read_dicom_dataset
+from dlp.data.readers.dicom import DicomReader, read_dataset_volume, read_dicom_dataset
 
 
 def _is_dicom_candidate(path: Path) -> bool:
@@ -59,8 +59,9 @@ def _stack_series(files: list[tuple[Path, object]]) -> ImageVolume:
                 path, f"image size {other[0]}x{other[1]} differs from {first_path.name} "
                 f"({size[0]}x{size[1]}) in the same series {first_ds.get('SeriesInstanceUID')}"
             )
-    reader = DicomReader()
-    volumes = [reader.read(path)[0] for path, _ in files]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        volumes = [read_dataset_volume(ds, path) for path, ds in files]
     for path, volume in zip((p for p, _ in files), volumes, strict=True):
         if volume.array.shape[1:] != volumes[0].array.shape[1:]:
             raise ImageReadError(
@@ -96,6 +97,7 @@ def _stack_series(files: list[tuple[Path, object]]) -> ImageVolume:
     return ImageVolume(
         array=array, spacing=(sz, head.spacing[1], head.spacing[2]), affine=affine,
         window=head.window, source=first_path.parent, format="dicom", meta=meta,
+        headers=[h for v in volumes for h in v.headers or ()],
     )
 
 
@@ -114,7 +116,9 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> list[ImageVolume]:
         for path in sorted(folder.iterdir()):
             if not _is_dicom_candidate(path):
                 continue
-            ds = read_dicom_dataset(path, pixels=False)
+            # Pixels too: every file is decoded below, and reading twice cost as much
+            # as decoding.
+            ds = read_dicom_dataset(path)
             if "Rows" not in ds:
                 continue  # a non-image object (structured report, presentation state)
             groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
