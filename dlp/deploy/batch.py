@@ -86,6 +86,7 @@ def process_item(
     cancel: CancelToken | None = None,
     on_predicted: Callable[[ItemResult], Any] | None = None,
     on_loaded: Callable[[InputItem, Any], Any] | None = None,
+    on_measured: Callable[[ItemResult], Any] | None = None,
 ) -> ItemResult:
     """Segment one input and write its files; never raises for a bad file.
 
@@ -93,7 +94,7 @@ def process_item(
     that propagates (:class:`~dlp.errors.Cancelled`).
     """
     result = predict_item(session, item, truth_index, progress, cancel, on_predicted,
-                          on_loaded)
+                          on_loaded, on_measured)
     if result.ok and out_dir is not None:
         export_item(result, session.labels, out_dir)
     return result
@@ -107,13 +108,15 @@ def predict_item(
     cancel: CancelToken | None = None,
     on_predicted: Callable[[ItemResult], Any] | None = None,
     on_loaded: Callable[[InputItem, Any], Any] | None = None,
+    on_measured: Callable[[ItemResult], Any] | None = None,
 ) -> ItemResult:
     """Read, segment, score and measure one input (no files); errors go in the result.
 
-    ``on_loaded(item, volume)`` is called once the image is read, before the prediction
-    (the GUI draws the image while the net runs); ``on_predicted(result)`` once the
-    prediction and its measurements exist (the GUI shows the overlay before any file
-    is written).
+    The callbacks let the GUI show each step as soon as it exists, before any file is
+    written: ``on_loaded(item, volume)`` once the image is read (it draws the image
+    while the net runs), ``on_predicted(result)`` once the prediction exists (the
+    overlay: what the user waits for), ``on_measured(result)`` once the measurements
+    (and any ground-truth scores) are added.
     """
     result = ItemResult(item=item)
     try:
@@ -122,14 +125,16 @@ def predict_item(
             on_loaded(item, volume)
         prediction = session.predict_volume(volume, progress=progress, cancel=cancel)
         result.prediction = prediction
+        if on_predicted is not None:
+            on_predicted(result)
         if truth_index is not None:
             _attach_truth(result, truth_index, volume, session.num_classes)
         result.rows = measurement_rows(
             prediction.labels, volume.spacing, session.labels.names, result.truth, item.name,
             phases=seg_frame_groups(volume),
         )
-        if on_predicted is not None:
-            on_predicted(result)
+        if on_measured is not None:
+            on_measured(result)
     except Cancelled:
         raise
     except Exception as exc:  # every failure of one input is reported, none stops the rest
@@ -207,6 +212,7 @@ def run_batch(
     keep_predictions: bool = False,
     on_predicted: Callable[[ItemResult], Any] | None = None,
     on_loaded: Callable[[InputItem, Any], Any] | None = None,
+    on_measured: Callable[[ItemResult], Any] | None = None,
 ) -> BatchReport:
     """Segment ``items`` one by one, writing each result as it finishes.
 
@@ -253,7 +259,8 @@ def run_batch(
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 result = predict_item(session, item, index, cancel=cancel,
-                                      on_predicted=on_predicted, on_loaded=on_loaded)
+                                      on_predicted=on_predicted, on_loaded=on_loaded,
+                                      on_measured=on_measured)
             except Cancelled:
                 batch.cancelled = True
                 break

@@ -138,3 +138,16 @@ def test_a_colour_image_through_the_dataset_policy_is_noted(session, trained_mod
     pred = session.predict_volume(replace(volume, array=rgb))
     assert any("colour image converted to grey" in n for n in pred.notes)
     np.testing.assert_array_equal(pred.labels, session.predict_volume(volume).labels)
+
+
+def test_class_labels_is_argmax_with_first_index_on_ties() -> None:
+    from dlp.deploy.session import class_labels
+
+    rng = np.random.default_rng(2)
+    for classes in (2, 3, 5):
+        probs = rng.random((2, classes, 16, 12)).astype(np.float32)
+        probs[0, 1, :3] = probs[0, 0, :3]  # ties go to the lower class, as argmax does
+        probs[1, -1, :4] = probs[1, -2, :4]
+        labels = class_labels(probs)
+        assert labels.dtype == np.uint8
+        np.testing.assert_array_equal(labels, probs.argmax(axis=1))

@@ -119,7 +119,8 @@ def test_drop_a_phantom_dicom_shows_its_segmentation(qtbot, deploy_module, train
     shown = viewer.overlay_rgba()[..., 3] > 0
     dice = dice_per_class(shown.astype(np.uint8), truth_of(trained_model, image), 2)[1]
     assert dice > trained_model.val_dice - 0.1
-    # the measurements table has the LV's area in mm²
+    # the measurements table follows the overlay with the LV's area in mm²
+    qtbot.waitUntil(lambda: bool(deploy_module.measurements.rows()), timeout=10000)
     rows = deploy_module.measurements.rows()
     assert rows[0]["class"] == "left ventricle" and rows[0]["pixels"] == int(shown.sum())
     assert deploy_module.measurements.item(0, 4).text() != ""
@@ -307,6 +308,7 @@ def test_a_nifti_volume_is_browsed_with_the_slice_slider(qtbot, deploy_module, t
     viewer.slice_slider.setValue(1)
     assert viewer.slice_label.text() == "slice 2 / 3"
     assert not (viewer.overlay_rgba()[..., 3] > 0).any()
+    qtbot.waitUntil(lambda: bool(deploy_module.measurements.rows()), timeout=10000)
     rows = deploy_module.measurements.rows()
     assert [r["slice"] for r in rows] == [1, 2, 3, "all"]
     assert rows[1]["area_mm2"] == 0.0

@@ -71,7 +71,7 @@ class FirstShownGate:
 
 
 def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result, on_loaded=None,
-                 group_series=True, progress=None, cancel=None):
+                 on_measured=None, group_series=True, progress=None, cancel=None):
     """Worker body for dropped paths: collect inputs, then the batch runner (kept results)."""
     from dlp.deploy.batch import run_batch
     from dlp.deploy.inputs import collect_inputs
@@ -81,7 +81,8 @@ def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result, on
         raise DLPError("no images found in what was dropped")
     return run_batch(session, items, out_dir or None, ground_truth=truth_dir or None,
                      progress=progress, cancel=cancel, on_result=on_result,
-                     keep_predictions=True, on_predicted=on_predicted, on_loaded=on_loaded)
+                     keep_predictions=True, on_predicted=on_predicted, on_loaded=on_loaded,
+                     on_measured=on_measured)
 
 
 def _evaluate_job(session, images, truth, out_dir, progress=None, cancel=None):
@@ -105,6 +106,7 @@ class QtDeployModule(QWidget):
     _drop_predicted = pyqtSignal(object)  # ItemResult with its prediction, from the worker
     _drop_result = pyqtSignal(object)     # the same ItemResult once its files are written
     _drop_loaded = pyqtSignal(object, object)  # InputItem, ImageVolume: read, not yet segmented
+    _drop_measured = pyqtSignal(object)   # the ItemResult with its measurements added
 
     def __init__(self, qt_project: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -184,6 +186,7 @@ class QtDeployModule(QWidget):
         self._drop_predicted.connect(self._on_drop_predicted)
         self._drop_result.connect(self._on_drop_result)
         self._drop_loaded.connect(self._on_drop_loaded)
+        self._drop_measured.connect(self._on_drop_measured)
         self.measurements.slice_requested.connect(self.viewer.set_slice)
         self.viewer.slice_changed.connect(self._on_slice_change)
         self.evaluate_view.run_requested.connect(self.run_evaluation)
@@ -392,7 +395,8 @@ class QtDeployModule(QWidget):
         self._shown_gate = FirstShownGate()
         worker = Worker(_segment_job, self.session, list(paths), config.out_dir,
                         config.ground_truth, self._shown_gate.wrap(self._drop_predicted.emit),
-                        self._drop_result.emit, self._drop_loaded.emit)
+                        self._drop_result.emit, self._drop_loaded.emit,
+                        self._drop_measured.emit)
         worker.succeeded.connect(self._on_drop_done)
         worker.failed.connect(self._on_drop_failed)
         worker.progressed.connect(self._on_drop_progress)
@@ -430,13 +434,22 @@ class QtDeployModule(QWidget):
         # Files are written once the overlay is painted (pending paint events go first).
         QTimer.singleShot(0, self._shown_gate.open)
 
+    def _on_drop_measured(self, result: Any) -> None:
+        if result is self.current:
+            self._show_measurements(result)
+
     def _on_drop_result(self, result: Any) -> None:
+        row = next((i for i, r in enumerate(self.results) if r is result), None)
         if not result.ok:
-            item = self._add_input(result, f"✗ {result.item.name}: {result.error}")
+            # Shown already if it failed after its prediction (say, a bad ground truth).
+            text = f"✗ {result.item.name}: {result.error}"
+            item = self._add_input(result, text) if row is None else self.inputs_list.item(row)
+            item.setText(text)
             item.setForeground(QColor("#c62828"))
             item.setToolTip(result.error)
+            if result is self.current:
+                self.message.setText(f"{result.item.name}: {result.error}")
             return
-        row = next((i for i, r in enumerate(self.results) if r is result), None)
         if row is None:
             return
         tips = [str(result.item.path), *result.prediction.notes] if result.prediction else []
@@ -498,8 +511,17 @@ class QtDeployModule(QWidget):
         self.viewer.set_result(volume.array, prediction.labels, prediction.probabilities,
                                self.session.labels if self.session else _labels_of(result),
                                volume.window, _file_windows(volume))
-        spacing_known = bool((volume.meta or {}).get("spacing_known", True))
+        self._show_measurements(result)
+        self.results_shown.emit()
+
+    def _show_measurements(self, result: Any) -> None:
+        """The table and notes of the shown result (a drop's come just after its overlay)."""
+        prediction = result.prediction
+        if prediction is None:
+            return
+        spacing_known = bool((prediction.volume.meta or {}).get("spacing_known", True))
         self.measurements.set_rows(result.rows, spacing_known)
+        self._on_slice_change(self.viewer.slice_slider.value())  # the row of the shown slice
         notes = list(prediction.notes)
         if result.truth_path is not None:
             notes.append(f"ground truth: {result.truth_path.name}")
@@ -507,7 +529,6 @@ class QtDeployModule(QWidget):
             notes += result.files.warnings
         if notes:
             self.message.setText("\n".join(notes))
-        self.results_shown.emit()
 
     def _on_slice_change(self, index: int) -> None:
         for row, data in enumerate(self.measurements.rows()):
