@@ -58,9 +58,11 @@ def build_net(
 ) -> Any:
     """Read ``model``, check its data sources, build it and copy ``weights`` into it."""
     from dlp.engine.net import Net
+    from dlp.engine.runtime import tune_allocator
     from dlp.engine.solver.resolve import NetSpec, check_data_sources
     from dlp.net.prototxt import read_net
 
+    tune_allocator()  # `dlp test` and `dlp time` loop over the net like training does
     path = Path(model)
     if not path.exists():
         raise InputError(f"--model: file {str(path)!r} not found")
