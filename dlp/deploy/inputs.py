@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ class InputItem:
     path: Path
     name: str
     series_uid: str | None = None
+    #: the series' files, when known from collecting (then only they are read)
+    files: tuple[Path, ...] = ()
 
     @property
     def is_series(self) -> bool:
@@ -97,8 +98,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "image"
 
 
-def _folder_items(folder: Path, group_series: bool) -> list[tuple[Path, str | None]]:
-    found: list[tuple[Path, str | None]] = []
+def _folder_items(folder: Path, group_series: bool
+                  ) -> list[tuple[Path, str | None, tuple[Path, ...]]]:
+    found: list[tuple[Path, str | None, tuple[Path, ...]]] = []
     entries = sorted(folder.iterdir())
     files = [p for p in entries if p.is_file() and _looks_like_image(p)]
     dicoms = [p for p in files if _is_dicom_file(p)]
@@ -111,10 +113,10 @@ def _folder_items(folder: Path, group_series: bool) -> list[tuple[Path, str | No
     grouped = {p for paths in series.values() if len(paths) > 1 for p in paths}
     for path in files:
         if path not in grouped:
-            found.append((path, None))
+            found.append((path, None, ()))
     for uid, paths in series.items():
         if len(paths) > 1:
-            found.append((folder, uid))
+            found.append((folder, uid, tuple(paths)))
     for sub in entries:
         if sub.is_dir() and not sub.name.startswith("."):
             found += _folder_items(sub, group_series)
@@ -127,7 +129,7 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]],
 
     Raises :class:`InputError` for a path that does not exist (a typo on the command line).
     """
-    raw: list[tuple[Path, str | None]] = []
+    raw: list[tuple[Path, str | None, tuple[Path, ...]]] = []
     for given in paths:
         path = Path(given)
         if not path.exists():
@@ -135,16 +137,16 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]],
         if path.is_dir():
             raw += _folder_items(path, group_series)
         else:
-            raw.append((path, None))
+            raw.append((path, None, ()))
     items: list[InputItem] = []
     used: set[str] = set()
-    for path, uid in raw:
+    for path, uid, files in raw:
         base = _safe(_stem(path)) if uid is None else _safe(f"{path.name}_series")
         name, n = base, 2
         while name in used:
             name, n = f"{base}_{n}", n + 1
         used.add(name)
-        items.append(InputItem(path=path, name=name, series_uid=uid))
+        items.append(InputItem(path=path, name=name, series_uid=uid, files=files))
     return items
 
 
@@ -161,38 +163,6 @@ def _series_of(volume: Any) -> str | None:
     return None
 
 
-class _SeriesShelf:
-    """The other series of the folder read last, kept until their own items ask for them.
-
-    Reading a folder gives every series in it; a folder of k series would otherwise be
-    read k times over by a batch.  Each volume is handed out once (then forgotten), so
-    memory holds at most one folder's unread series.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[Path, int] | None = None
-        self._volumes: dict[str, Any] = {}
-
-    @staticmethod
-    def _key_of(folder: Path) -> tuple[Path, int]:
-        # A folder whose listing changed since it was read is read again.
-        return folder.resolve(), folder.stat().st_mtime_ns
-
-    def take(self, folder: Path, series_uid: str) -> Any | None:
-        with self._lock:
-            if self._key != self._key_of(folder):
-                return None
-            return self._volumes.pop(series_uid, None)
-
-    def keep(self, folder: Path, volumes: dict[str, Any]) -> None:
-        with self._lock:
-            self._key, self._volumes = self._key_of(folder), volumes
-
-
-_SHELF = _SeriesShelf()
-
-
 def load_input(item: InputItem) -> Any:
     """Read one input into an :class:`~dlp.data.readers.ImageVolume`."""
     from dlp.data.readers import read_dicom_series, read_image
@@ -200,15 +170,12 @@ def load_input(item: InputItem) -> Any:
     if not item.is_series:
         return read_image(item.path)
     folder = Path(item.path)
-    shelved = _SHELF.take(folder, item.series_uid)
-    if shelved is not None:
-        return shelved
-    volumes = read_dicom_series(folder)
-    by_uid = {_series_of(v): v for v in volumes if _series_of(v) is not None}
-    found = by_uid.pop(item.series_uid, None)
+    # Only this series' files when collecting found them: a batch's first input does
+    # not wait for the whole folder, and nothing else is held in memory.
+    volumes = read_dicom_series(folder, files=item.files or None)
+    found = next((v for v in volumes if _series_of(v) == item.series_uid), None)
     if found is None and len(volumes) == 1:
-        found, by_uid = volumes[0], {}
-    _SHELF.keep(folder, by_uid)
+        found = volumes[0]
     if found is None:
         raise InputError(f"{item.path}: series {item.series_uid} not found in the folder")
     return found

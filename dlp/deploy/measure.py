@@ -23,8 +23,10 @@ def _check_same_shape(pred: np.ndarray, truth: np.ndarray) -> None:
 def class_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
     """Pixel count of every class over the whole mask: shape ``(num_classes,)``."""
     flat = np.asarray(mask).ravel()
-    counts = np.bincount(flat[flat < num_classes].astype(np.int64), minlength=num_classes)
-    return counts[:num_classes]
+    if flat.dtype.kind == "u":  # class indices as bytes: count them all, keep the first K
+        return np.bincount(flat, minlength=num_classes)[:num_classes]
+    keep = (flat >= 0) & (flat < num_classes)
+    return np.bincount(flat[keep].astype(np.int64), minlength=num_classes)[:num_classes]
 
 
 def slice_areas_mm2(
@@ -174,11 +176,12 @@ def measurement_rows(
         volume = volume[None]
     k = len(class_names)
     sz, sy, sx = (float(s) for s in spacing[-3:])
-    areas = slice_areas_mm2(volume, k, (sy, sx))
+    per_slice = np.stack([class_counts(plane, k) for plane in volume])
+    areas = per_slice * (sy * sx)
     truth_v = None if truth is None else np.asarray(truth).reshape(volume.shape)
     rows: list[dict[str, object]] = []
     for s in range(volume.shape[0]):
-        counts = class_counts(volume[s], k)
+        counts = per_slice[s]
         dice = hd = None
         if truth_v is not None:
             dice = dice_per_class(volume[s], truth_v[s], k)

@@ -115,7 +115,7 @@ def test_pad_crop_probabilities_are_put_back_in_place() -> None:
 def test_a_folder_of_several_series_is_read_once(tmp_path, trained_model, monkeypatch) -> None:
     import pydicom
 
-    import dlp.data.readers as readers
+    import dlp.data.readers.dicom_series as series_reader
     from dlp.deploy.inputs import load_input
 
     folder = tmp_path / "study"
@@ -128,16 +128,17 @@ def test_a_folder_of_several_series_is_read_once(tmp_path, trained_model, monkey
             ds.SeriesNumber = series_number
             ds.save_as(folder / f"s{series_number}_{path.name}")
     reads = []
-    real = readers.read_dicom_series
-    monkeypatch.setattr(readers, "read_dicom_series",
-                        lambda f: reads.append(f) or real(f))
+    real = series_reader.read_dicom_dataset
+    monkeypatch.setattr(series_reader, "read_dicom_dataset",
+                        lambda path, **kw: reads.append(path.name) or real(path, **kw))
     items = collect_inputs([folder])
     assert len(items) == 2 and all(i.is_series for i in items)
     volumes = [load_input(i) for i in items]
-    assert len(reads) == 1  # the second series came from the first read
+    # each series reads its own files, each file once
+    assert sorted(reads) == sorted(p.name for p in folder.iterdir())
     uids = {v.meta["series_uid"] for v in volumes}
     assert uids == {i.series_uid for i in items}
     assert all(v.array.shape[0] == 2 for v in volumes)
-    # read again when asked again (each volume is handed out once)
+    # read again when asked again (nothing is kept)
     assert load_input(items[0]).meta["series_uid"] == items[0].series_uid
-    assert len(reads) == 2
+    assert len(reads) == 6

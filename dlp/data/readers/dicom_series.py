@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +102,14 @@ def _stack_series(files: list[tuple[Path, object]]) -> ImageVolume:
     )
 
 
-def read_dicom_series(folder: str | os.PathLike[str]) -> list[ImageVolume]:
+def read_dicom_series(
+    folder: str | os.PathLike[str], files: Sequence[Path] | None = None
+) -> list[ImageVolume]:
     """One (S, H, W) volume per SeriesInstanceUID of the DICOM files in ``folder``.
 
     Series are returned in SeriesNumber order.  Files that are not DICOM are ignored;
     DICOM files that cannot be read raise :class:`ImageReadError` naming the file.
+    ``files`` limits the reading to those files of the folder (one series, say).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -113,7 +117,7 @@ def read_dicom_series(folder: str | os.PathLike[str]) -> list[ImageVolume]:
     groups: dict[str, list[tuple[Path, object]]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for path in sorted(folder.iterdir()):
+        for path in sorted(folder.iterdir()) if files is None else sorted(map(Path, files)):
             if not _is_dicom_candidate(path):
                 continue
             # Pixels too: every file is decoded below, and reading twice cost as much
