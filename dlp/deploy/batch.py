@@ -27,6 +27,7 @@ from dlp.deploy.inputs import InputItem, load_input
 from dlp.deploy.measure import measurement_rows
 from dlp.deploy.session import InferenceSession, Prediction
 from dlp.deploy.truth import IGNORE, GroundTruthIndex, load_ground_truth
+from dlp.engine.runtime import release_free_memory
 from dlp.errors import Cancelled, DLPError
 from dlp.fsutil import atomic_write_text
 from dlp.progress import CancelToken, ProgressCallback, report
@@ -270,4 +271,5 @@ def run_batch(
         if pending is not None:
             pending.result()
     write_summaries(batch)
+    release_free_memory()  # the activations of the last forward, kept for reuse until now
     return batch

@@ -460,9 +460,12 @@ class InferenceSession:
         return net
 
     def close(self) -> None:
+        from dlp.engine.runtime import release_free_memory
+
         for net in self._nets.values():
             net.close()
         self._nets = {}
+        release_free_memory()
 
 
 def class_labels(probs: np.ndarray) -> np.ndarray:
