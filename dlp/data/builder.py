@@ -36,12 +36,12 @@ import numpy as np
 from dlp.data.dataset_writer import DatasetWriter
 from dlp.data.lmdb_io import encode_datum, encode_mean_binaryproto
 from dlp.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
-from dlp.data.memory import keep_freed_memory
 from dlp.data.preprocess import Preprocessing
 from dlp.data.slice_pipeline import PreparedItem, SlicePreparer, resolve_workers
 from dlp.data.sources import DatasetSource, Problem, SourceItem
 from dlp.errors import InputError
 from dlp.fsutil import atomic_directory
+from dlp.memory import tune_allocator
 from dlp.progress import CancelToken, ProgressCallback, report
 
 REPORT_NAME = "build-report.json"
@@ -314,7 +314,7 @@ def build_dataset(
     options = options or BuildOptions()
     prep = options.preprocessing
     started = time.perf_counter()
-    keep_freed_memory()  # a build allocates per slice: reuse memory, not fault it in again
+    tune_allocator()  # a build allocates per slice: reuse memory, not fault it in again
     out = Path(out_dir)
     _check_replaceable(out)
     result = BuildReport(out_dir=out)

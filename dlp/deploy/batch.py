@@ -27,9 +27,9 @@ from dlp.deploy.inputs import InputItem, load_input
 from dlp.deploy.measure import measurement_rows
 from dlp.deploy.session import InferenceSession, Prediction
 from dlp.deploy.truth import IGNORE, GroundTruthIndex, load_ground_truth
-from dlp.engine.runtime import release_free_memory
 from dlp.errors import Cancelled, DLPError
 from dlp.fsutil import atomic_write_text
+from dlp.memory import release_free_memory
 from dlp.progress import CancelToken, ProgressCallback, report
 
 

@@ -193,7 +193,7 @@ class InferenceSession:
         transform: InputTransform | None = None,
     ) -> None:
         from dlp.engine.net import Net
-        from dlp.engine.runtime import tune_allocator
+        from dlp.memory import tune_allocator
 
         tune_allocator()
         self.device = _check_device(device)
@@ -460,7 +460,7 @@ class InferenceSession:
         return net
 
     def close(self) -> None:
-        from dlp.engine.runtime import release_free_memory
+        from dlp.memory import release_free_memory
 
         for net in self._nets.values():
             net.close()

@@ -258,17 +258,6 @@ def test_dataset_command_takes_a_worker_count(small_phantom, tmp_path: Path) -> 
     assert _contents(tmp_path / "one") == _contents(tmp_path / "two")
 
 
-def test_builds_keep_freed_memory_for_reuse_where_glibc_allocates() -> None:
-    import platform
-    import sys
-
-    from dlp.data import memory
-
-    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-    assert memory.keep_freed_memory() is glibc
-    assert memory.keep_freed_memory() is glibc  # once per process, then a no-op
-
-
 def test_databases_made_ahead_for_a_split_without_records_are_removed(tmp_path: Path) -> None:
     from dlp.data.dataset_writer import DatasetWriter
     from dlp.data.lmdb_io import encode_datum

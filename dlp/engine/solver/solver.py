@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlp.engine.runtime import denormals_flushed, tune_allocator
+from dlp.engine.runtime import denormals_flushed
 from dlp.engine.solver.logwriter import WHERE, LogWriter, OutputValues, format_number
 from dlp.engine.solver.lr_policies import learning_rate
 from dlp.engine.solver.resolve import NetSpec, ResolvedSolver, resolve_solver
@@ -47,6 +47,7 @@ from dlp.engine.solver.updates import (
     solver_type_name,
 )
 from dlp.errors import DLPError, InputError
+from dlp.memory import tune_allocator
 from dlp.progress import ProgressCallback, report
 
 

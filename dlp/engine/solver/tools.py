@@ -58,8 +58,8 @@ def build_net(
 ) -> Any:
     """Read ``model``, check its data sources, build it and copy ``weights`` into it."""
     from dlp.engine.net import Net
-    from dlp.engine.runtime import tune_allocator
     from dlp.engine.solver.resolve import NetSpec, check_data_sources
+    from dlp.memory import tune_allocator
     from dlp.net.prototxt import read_net
 
     tune_allocator()  # `dlp test` and `dlp time` loop over the net like training does
