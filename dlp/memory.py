@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import platform
 import threading
 
@@ -40,6 +41,7 @@ _lock = threading.Lock()
 _allocator_state: bool | None = None  # None: not tried yet
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
@@ -73,9 +75,7 @@ def _set_malloc_parameters() -> bool:
 
 def release_free_memory() -> None:
     """Return the heap's free pages to the kernel (after a batch, when a model closes)."""
-    if not tune_allocator():
-        return
     libc = _libc()
     if libc is not None:
-        with contextlib.suppress(AttributeError):
+        with contextlib.suppress(AttributeError):  # a glibc without malloc_trim
             libc.malloc_trim(0)

@@ -1,11 +1,11 @@
 """Segmenting many inputs: one at a time, results written as each finishes.
 
-:func:`process_item` is the unit the GUI's drop zone, the batch panel and the CLI all
-use: read → predict → (ground truth) → measure → export.  :func:`run_batch` loops over
-inputs with progress and cancel; a file that fails is recorded with its reason and the
-batch goes on.  The combined ``measurements.csv`` and ``failures.csv`` (and, with
-ground truth, ``evaluation.csv`` and ``confusion_matrix.csv``) in the output folder are
-rewritten after every input, so an interrupted batch leaves consistent files.
+:func:`run_batch` is what the GUI's drop zone, the batch panel and the CLI all call:
+per input :func:`predict_item` (read → predict → ground truth → measure), then
+:func:`export_item`, with progress and cancel; a file that fails is recorded with its
+reason and the batch goes on.  The combined ``measurements.csv`` and ``failures.csv``
+(and, with ground truth, ``evaluation.csv`` and ``confusion_matrix.csv``) in the output
+folder are rewritten after every input, so an interrupted batch leaves consistent files.
 """
 
 from __future__ import annotations
@@ -76,29 +76,6 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, DLPError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def process_item(
-    session: InferenceSession,
-    item: InputItem,
-    out_dir: str | os.PathLike[str] | None = None,
-    truth_index: GroundTruthIndex | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    on_predicted: Callable[[ItemResult], Any] | None = None,
-    on_loaded: Callable[[InputItem, Any], Any] | None = None,
-    on_measured: Callable[[ItemResult], Any] | None = None,
-) -> ItemResult:
-    """Segment one input and write its files; never raises for a bad file.
-
-    :func:`predict_item` then :func:`export_item`.  Cancellation is the one exception
-    that propagates (:class:`~dlp.errors.Cancelled`).
-    """
-    result = predict_item(session, item, truth_index, progress, cancel, on_predicted,
-                          on_loaded, on_measured)
-    if result.ok and out_dir is not None:
-        export_item(result, session.labels, out_dir)
-    return result
 
 
 def predict_item(

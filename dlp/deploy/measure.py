@@ -36,12 +36,16 @@ def slice_areas_mm2(
 
     ``pixel_spacing`` is ``(sy, sx)``, the DICOM PixelSpacing (row, column) order.
     """
+    pixel_area = float(pixel_spacing[0]) * float(pixel_spacing[1])
+    return slice_class_counts(mask, num_classes).astype(np.float64) * pixel_area
+
+
+def slice_class_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """Pixel count of each class per slice: ``(S, num_classes)`` for an ``(S, H, W)`` mask."""
     volume = np.asarray(mask)
     if volume.ndim == 2:
         volume = volume[None]
-    pixel_area = float(pixel_spacing[0]) * float(pixel_spacing[1])
-    counts = np.stack([class_counts(s, num_classes) for s in volume])
-    return counts.astype(np.float64) * pixel_area
+    return np.stack([class_counts(plane, num_classes) for plane in volume])
 
 
 def volumes_ml(mask: np.ndarray, num_classes: int, spacing: Sequence[float]) -> np.ndarray:
@@ -176,8 +180,8 @@ def measurement_rows(
         volume = volume[None]
     k = len(class_names)
     sz, sy, sx = (float(s) for s in spacing[-3:])
-    per_slice = np.stack([class_counts(plane, k) for plane in volume])
-    areas = per_slice * (sy * sx)
+    per_slice = slice_class_counts(volume, k)
+    areas = per_slice.astype(np.float64) * (sy * sx)
     truth_v = None if truth is None else np.asarray(truth).reshape(volume.shape)
     rows: list[dict[str, object]] = []
     for s in range(volume.shape[0]):

@@ -110,13 +110,19 @@ def overlay_rgba(
         for index, shown in enumerate(visible[: len(lut)]):
             if not shown:
                 lut[index, 3] = 0
-    if m.size and (m.min() < 0 or m.max() >= len(lut)):
-        m = np.clip(m, 0, len(lut) - 1)
+    m = _class_indices(m, len(lut))
     # Each RGBA row read as one 32-bit word: a quarter of the element copies.
     rgba = lut.view(np.uint32).ravel()[m].view(np.uint8).reshape(*m.shape, 4)
     if outline_only:
         rgba[..., 3] *= outline(m)
     return rgba
+
+
+def _class_indices(mask: np.ndarray, count: int) -> np.ndarray:
+    """``mask`` with indices outside a ``count``-entry table clamped into it."""
+    if mask.size and (mask.min() < 0 or mask.max() >= count):
+        return np.clip(mask, 0, count - 1)
+    return mask
 
 
 def blend(base_rgb: np.ndarray, layer_rgba: np.ndarray) -> np.ndarray:
@@ -147,12 +153,10 @@ def overlay_image(
                      overlay_rgba(mask, colors, opacity, outline_only))
     center, width = window or auto_window(array)
     grey = apply_window(array, center, width)
-    m = np.asarray(mask)
-    table = _blend_table(color_table(colors), opacity)
-    if m.size and (m.min() < 0 or m.max() >= len(table)):
-        m = np.clip(m, 0, len(table) - 1)
+    # Outlines are drawn fully opaque, as in overlay_rgba.
+    table = _blend_table(color_table(colors), 1.0 if outline_only else opacity)
+    m = _class_indices(np.asarray(mask), len(table))
     if outline_only:
-        table = _blend_table(color_table(colors), 1.0)
         m = np.where(outline(m), m, 0)
     # One gather per pixel from a (class, grey level) table of blended RGB(x) words: a
     # series' overlays are written slice by slice, and blending float arrays cost ~6 ms

@@ -472,17 +472,15 @@ def class_labels(probs: np.ndarray) -> np.ndarray:
     """``(N, K, H, W)`` scores → ``(N, H, W)`` uint8 index of the highest (the first on ties).
 
     ``argmax`` over the class axis strides through memory K planes apart; comparing
-    whole planes is 10-15x faster for the few classes a segmentation has.
+    whole planes is ~8x faster for the few classes a segmentation has.
     """
     best = probs[:, 0]
     labels = np.zeros(best.shape, dtype=np.uint8)
     for k in range(1, probs.shape[1]):
         higher = probs[:, k] > best
         # bool → 0/1 bytes, times k: whole-array arithmetic (a masked write is 15x slower)
-        labels = np.maximum(labels, higher.view(np.uint8) * np.uint8(k)) if k > 1 \
-            else higher.view(np.uint8).copy()
-        if k + 1 < probs.shape[1]:
-            best = np.maximum(best, probs[:, k])
+        labels = np.maximum(labels, higher.view(np.uint8) * np.uint8(k))
+        best = np.maximum(best, probs[:, k])
     return labels
 
 
