@@ -7,6 +7,7 @@ pixels.  Images are ``(H, W)`` real intensities (16-bit MR/CT after rescale) or
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,7 +121,10 @@ def overlay_rgba(
 
 def _class_indices(mask: np.ndarray, count: int) -> np.ndarray:
     """``mask`` with indices outside a ``count``-entry table clamped into it."""
-    if mask.size and (mask.min() < 0 or mask.max() >= count):
+    if not mask.size:
+        return mask
+    negative = mask.dtype.kind == "i" and mask.min() < 0  # class masks are mostly uint8
+    if negative or mask.max() >= count:
         return np.clip(mask, 0, count - 1)
     return mask
 
@@ -145,37 +149,134 @@ def overlay_image(
     window: tuple[float, float] | None = None,
     opacity: float = 0.5,
     outline_only: bool = False,
+    visible: Sequence[bool] | None = None,
 ) -> np.ndarray:
-    """The image under its coloured mask: ``(H, W, 3)`` uint8, as saved to overlay PNGs."""
+    """The image under its coloured mask: ``(H, W, 3)`` uint8, as saved to overlay PNGs.
+
+    ``visible`` hides classes by index (as :func:`overlay_rgba`).
+    """
     array = np.asarray(image)
     if array.ndim == 3:  # colour: blend each pixel with its class colour
         return blend(to_display_rgb(array, window),
-                     overlay_rgba(mask, colors, opacity, outline_only))
-    center, width = window or auto_window(array)
-    grey = apply_window(array, center, width)
-    # Outlines are drawn fully opaque, as in overlay_rgba.
-    table = _blend_table(color_table(colors), 1.0 if outline_only else opacity)
-    m = _class_indices(np.asarray(mask), len(table))
+                     overlay_rgba(mask, colors, opacity, outline_only, visible))
+    table = _blend_table(_color_key(colors), 1.0 if outline_only else opacity,
+                         _visible_key(visible))
+    # np.take: numpy's fancy indexing copies 3-byte rows one element at a time (3x slower).
+    return np.take(table.reshape(-1, 3),
+                   _table_index(array, mask, len(table), window, outline_only), axis=0)
+
+
+def overlay_argb32(
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    colors: Sequence[Color],
+    window: tuple[float, float] | None = None,
+    opacity: float = 0.5,
+    outline_only: bool = False,
+    visible: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """:func:`overlay_image` as ``(H, W)`` uint32 words ``0xFFRRGGBB`` (the image alone
+    when ``mask`` is None).
+
+    The layout screens draw without converting (Qt's RGB32): the viewer shows image
+    and overlay as one picture in the words a display takes.
+    """
+    array = np.asarray(image)
+    if array.ndim == 3:
+        picture = (to_display_rgb(array, window) if mask is None else
+                   overlay_image(array, mask, colors, window, opacity, outline_only, visible))
+        return rgb_to_argb32(picture)
+    if mask is None:
+        mask = np.zeros(array.shape, dtype=np.uint8)
+    words = _blend_words(_color_key(colors), 1.0 if outline_only else opacity,
+                         _visible_key(visible))
+    return words[_table_index(array, mask, len(words) // 256, window, outline_only)]
+
+
+def rgb_to_argb32(rgb: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` uint8 RGB → ``(...)`` uint32 words ``0xFFRRGGBB`` (opaque)."""
+    rgb = np.asarray(rgb)
+    words = np.full(rgb.shape[:-1], 0xFF000000, dtype=np.uint32)
+    words |= rgb[..., 0].astype(np.uint32) << 16
+    words |= rgb[..., 1].astype(np.uint32) << 8
+    words |= rgb[..., 2]
+    return words
+
+
+def _table_index(image: np.ndarray, mask: np.ndarray, classes: int,
+                 window: tuple[float, float] | None, outline_only: bool) -> np.ndarray:
+    """Per pixel, its row in a ``(classes, 256)`` blend table: class * 256 + grey level."""
+    center, width = window or auto_window(image)
+    grey = apply_window(image, center, width)
+    m = _class_indices(np.asarray(mask), classes)
     if outline_only:
         m = np.where(outline(m), m, 0)
-    # One gather per pixel from a (class, grey level) table of blended RGB(x) words: a
+    # One gather per pixel from a (class, grey level) table of blended colours: a
     # series' overlays are written slice by slice, and blending float arrays cost ~6 ms
-    # per 256x256 slice against ~0.5 ms for this.
-    picked = table.view(np.uint32)[..., 0][m.astype(np.intp), grey]
-    return np.ascontiguousarray(picked.view(np.uint8).reshape(*m.shape, 4)[..., :3])
+    # per 256x256 slice against ~0.5 ms for this.  16-bit indices (at most 256 classes)
+    # keep the index array small; it is built in place.
+    index = m.astype(np.uint16)
+    index <<= 8
+    index |= grey
+    return index
 
 
-def _blend_table(table: np.ndarray, opacity: float) -> np.ndarray:
-    """``(K, 256, 4)`` uint8: grey level g under class k's colour (what :func:`blend`
-    gives for that pixel); class 0 leaves the grey unchanged.  The 4th byte pads each
-    entry to one 32-bit word."""
+def _color_key(colors: Sequence[Color]) -> tuple[tuple[int, int, int], ...]:
+    return tuple((int(r), int(g), int(b)) for r, g, b in color_table(colors))
+
+
+def _visible_key(visible: Sequence[bool] | None) -> tuple[bool, ...] | None:
+    return None if visible is None else tuple(bool(v) for v in visible)
+
+
+@functools.lru_cache(maxsize=64)
+def _blend_words(colors: tuple[tuple[int, int, int], ...], opacity: float,
+                 visible: tuple[bool, ...] | None) -> np.ndarray:
+    """:func:`_blend_table` as ``0xFFRRGGBB`` words, flat (class * 256 + grey)."""
+    words = rgb_to_argb32(_blend_table(colors, opacity, visible)).reshape(-1)
+    words.flags.writeable = False  # shared by every caller
+    return words
+
+
+@functools.lru_cache(maxsize=64)
+def _blend_table(colors: tuple[tuple[int, int, int], ...], opacity: float,
+                 visible: tuple[bool, ...] | None = None) -> np.ndarray:
+    """``(K, 256, 3)`` uint8: grey level g under class k's colour (what :func:`blend`
+    gives for that pixel); class 0 and hidden classes leave the grey unchanged.
+
+    Cached: the viewer redraws with the same colours on every slice, drag and slider
+    step, and a series' overlays are written with one table."""
+    table = color_table(colors)
     alpha = np.float32(round(float(np.clip(opacity, 0.0, 1.0)) * 255) / 255.0)
     grey = np.arange(256, dtype=np.float32)[:, None]
-    out = np.zeros((len(table), 256, 4), dtype=np.uint8)
-    out[0, :, :3] = np.arange(256, dtype=np.uint8)[:, None]
+    out = np.empty((len(table), 256, 3), dtype=np.uint8)
+    out[0] = np.arange(256, dtype=np.uint8)[:, None]
     mixed = grey * (np.float32(1.0) - alpha) + table[1:, None, :].astype(np.float32) * alpha
-    out[1:, :, :3] = np.clip(mixed + np.float32(0.5), 0, 255).astype(np.uint8)
+    out[1:] = np.clip(mixed + np.float32(0.5), 0, 255).astype(np.uint8)
+    if visible is not None:
+        for index, shown in enumerate(visible[: len(out)]):
+            if not shown:
+                out[index] = out[0]
+    out.flags.writeable = False  # shared by every caller
     return out
+
+
+def probability_rgba(probability: np.ndarray, color: Color, opacity: float) -> np.ndarray:
+    """``(H, W, 4)`` uint8 layer of one class's probability map: its colour, more opaque
+    where more probable (opacity scales the strongest; faint ones fade into the image)."""
+    p = np.asarray(probability, dtype=np.float32)
+    rgba = np.zeros((*p.shape, 4), dtype=np.uint8)
+    rgba[..., :3] = color
+    rgba[..., 3] = np.clip(p * (255.0 * max(opacity, 0.05) * 2.0), 0, 255)
+    return rgba
+
+
+def probability_argb32(image: np.ndarray, probability: np.ndarray, color: Color,
+                       window: tuple[float, float] | None, opacity: float) -> np.ndarray:
+    """The image under one class's probability map (:func:`probability_rgba`), as words
+    ``0xFFRRGGBB``."""
+    base = to_display_rgb(image, window)
+    return rgb_to_argb32(blend(base, probability_rgba(probability, color, opacity)))
 
 
 def probability_rgb(probability: np.ndarray, color: Color) -> np.ndarray:

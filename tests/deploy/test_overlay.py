@@ -78,3 +78,37 @@ def test_overlay_image_equals_blending_the_rgba_layer() -> None:
         got = overlay.overlay_image(image, mask, colors, window, opacity, outline_only)
         assert got.shape == (24, 30, 3) and got.dtype == np.uint8
         assert (got == expected).all(), (opacity, outline_only)
+    hidden = [True, False, True, True]
+    expected = overlay.blend(overlay.to_display_rgb(image, window),
+                             overlay.overlay_rgba(mask, colors, 0.5, visible=hidden))
+    assert (overlay.overlay_image(image, mask, colors, window, visible=hidden) == expected).all()
+
+
+def test_argb32_words_are_the_same_pictures() -> None:
+    """The viewer's words hold the exported overlay's pixels, 0xFFRRGGBB."""
+    rng = np.random.default_rng(6)
+    image = rng.normal(300, 80, (12, 20)).astype(np.float32)
+    mask = rng.integers(0, 3, (12, 20))
+    colors = [(0, 0, 0), (255, 0, 0), (10, 200, 30)]
+    window = (300.0, 400.0)
+
+    def unpack(words: np.ndarray) -> np.ndarray:
+        assert words.dtype == np.uint32 and (words >> 24 == 0xFF).all()  # opaque
+        return np.stack([(words >> s) & 0xFF for s in (16, 8, 0)], axis=-1)
+
+    for options in ({}, {"outline_only": True}, {"visible": [True, True, False]}):
+        words = overlay.overlay_argb32(image, mask, colors, window, 0.4, **options)
+        expected = overlay.overlay_image(image, mask, colors, window, 0.4, **options)
+        assert (unpack(words) == expected).all(), options
+    alone = unpack(overlay.overlay_argb32(image, None, colors, window))
+    assert (alone == overlay.to_display_rgb(image, window)).all()
+    rgb = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)  # a colour image
+    assert (unpack(overlay.overlay_argb32(rgb, mask, colors)) ==
+            overlay.overlay_image(rgb, mask, colors)).all()
+    probability = rng.random((12, 20)).astype(np.float32)
+    expected = overlay.blend(overlay.to_display_rgb(image, window),
+                             overlay.probability_rgba(probability, (255, 0, 0), 0.5))
+    assert (unpack(overlay.probability_argb32(image, probability, (255, 0, 0), window, 0.5))
+            == expected).all()
+    strongest = overlay.probability_rgba(np.array([[0.0, 1.0]]), (255, 0, 0), 0.5)
+    assert strongest[0, :, 3].tolist() == [0, 255]

@@ -12,6 +12,7 @@ from PyQt5.QtGui import QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import QApplication
 
 from dlp.deploy.config import DeployConfig
+from dlp.deploy.overlay import apply_window, overlay_image
 from tests.deploy.model_support import TrainedModel, get_trained_model
 
 pytestmark = pytest.mark.gui
@@ -119,6 +120,19 @@ def test_drop_a_phantom_dicom_shows_its_segmentation(qtbot, deploy_module, train
     shown = viewer.overlay_rgba()[..., 3] > 0
     dice = dice_per_class(shown.astype(np.uint8), truth_of(trained_model, image), 2)[1]
     assert dice > trained_model.val_dice - 0.1
+    # what is drawn is the image under that mask, blended as the exported overlay is
+    prediction = deploy_module.current.prediction
+    opacity = viewer.opacity_slider.value() / 100.0
+
+    def blended(**options) -> np.ndarray:
+        return overlay_image(prediction.volume.array[0], prediction.labels[0],
+                             viewer.label_map.colors, viewer.window, opacity, **options)
+
+    np.testing.assert_array_equal(viewer.shown_picture(), blended())
+    viewer.legend._boxes[0].setChecked(False)  # the LV hidden: the image alone
+    np.testing.assert_array_equal(viewer.shown_picture(), blended(visible=[True, False]))
+    assert (viewer.shown_picture()[shown] != blended()[shown]).any()
+    viewer.legend._boxes[0].setChecked(True)
     # the measurements table follows the overlay with the LV's area in mm²
     qtbot.waitUntil(lambda: bool(deploy_module.measurements.rows()), timeout=10000)
     rows = deploy_module.measurements.rows()
@@ -128,6 +142,7 @@ def test_drop_a_phantom_dicom_shows_its_segmentation(qtbot, deploy_module, train
     viewer.outline_box.setChecked(True)
     ring = viewer.overlay_rgba()[..., 3] > 0
     assert 0 < ring.sum() < shown.sum() and not (ring & ~shown).any()
+    np.testing.assert_array_equal(viewer.shown_picture(), blended(outline_only=True))
     viewer.outline_box.setChecked(False)
     # the probability map of the LV is brightest inside the mask
     viewer.display_box.setCurrentIndex(1)
@@ -456,14 +471,22 @@ def test_window_level_presets_file_default_and_mouse_drag(qtbot, deploy_module, 
     viewer.window_box.setCurrentText("Full range")
     shown = deploy_module.current.prediction.volume.array[0]
     assert viewer.window[1] == pytest.approx(float(shown.max() - shown.min()))
-    levels = viewer.result_image_item.levels
-    assert levels[0] == pytest.approx(float(shown.min()))
+    background = deploy_module.current.prediction.labels[0] == 0
+
+    def assert_drawn_with_window() -> None:
+        """Unsegmented pixels are drawn grey, windowed with the viewer's window."""
+        grey = apply_window(shown, *viewer.window)[background]
+        np.testing.assert_array_equal(viewer.shown_picture()[background],
+                                      np.repeat(grey[:, None], 3, axis=1))
+
+    assert_drawn_with_window()
+    windowed = apply_window(shown, *viewer.window)
+    assert (windowed.min(), windowed.max()) == (0, 255)  # full range: black to white
     # right-drag: right widens the window, up raises the level (radiology viewers' habit)
     before = viewer.window
     right_drag(viewer, 40, -30)
     assert viewer.window[1] > before[1] and viewer.window[0] > before[0]
-    assert tuple(viewer.result_image_item.levels) == pytest.approx(
-        (viewer.window[0] - viewer.window[1] / 2, viewer.window[0] + viewer.window[1] / 2))
+    assert_drawn_with_window()
     # hovering reads the pixel out
     from PyQt5.QtCore import QEvent
     from PyQt5.QtGui import QMouseEvent

@@ -8,6 +8,7 @@ Thin over :mod:`dlp.deploy`: the same :func:`~dlp.deploy.batch.run_batch` and
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,11 @@ def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result, on
     items = collect_inputs(paths, group_series=group_series)
     if not items:
         raise DLPError("no images found in what was dropped")
+    # One input's overlay is its progress: a progress event would only wake the GUI
+    # thread while the net runs, taking a core from it.
     return run_batch(session, items, out_dir or None, ground_truth=truth_dir or None,
-                     progress=progress, cancel=cancel, on_result=on_result,
+                     progress=progress if len(items) > 1 else None, cancel=cancel,
+                     on_result=on_result,
                      keep_predictions=True, on_predicted=on_predicted, on_loaded=on_loaded,
                      on_measured=on_measured)
 
@@ -127,6 +131,10 @@ class QtDeployModule(QWidget):
         self._drop_image_shown = False
         self._weights_hint: str | None = None  # why no weights could be found in the project
         self._shown_gate = FirstShownGate()
+        self._segmenting_note = QTimer(self)
+        self._segmenting_note.setSingleShot(True)
+        self._segmenting_note.setInterval(300)
+        self._segmenting_note.timeout.connect(self._say_segmenting)
 
         self.config_form = QtModelConfig()
         self.drop_zone = QtDropZone()
@@ -395,15 +403,22 @@ class QtDeployModule(QWidget):
         self._shown_gate = FirstShownGate()
         worker = Worker(_segment_job, self.session, list(paths), config.out_dir,
                         config.ground_truth, self._shown_gate.wrap(self._drop_predicted.emit),
-                        self._drop_result.emit, self._drop_loaded.emit,
+                        self._drop_result.emit, self._emit_loaded_volume,
                         self._drop_measured.emit)
         worker.succeeded.connect(self._on_drop_done)
         worker.failed.connect(self._on_drop_failed)
         worker.progressed.connect(self._on_drop_progress)
         self._start("drop", worker)
-        self.message.setText("Segmenting…")  # after the start: the worker is already reading
+        # Said only if the result takes long enough to wait for: relaying out the message
+        # while one slice is segmented would delay its overlay.
+        self._segmenting_note.start()
+
+    def _say_segmenting(self) -> None:
+        if "drop" in self._workers and not self._drop_shown and not self._drop_image_shown:
+            self.message.setText("Segmenting…")
 
     def _on_drop_failed(self, message: str, _details: str) -> None:
+        self._segmenting_note.stop()
         self.message.setText(message)
 
     def _on_drop_progress(self, done: int, total: int, text: str) -> None:
@@ -411,13 +426,18 @@ class QtDeployModule(QWidget):
         if total > 1:
             self.message.setText(f"Segmenting {done}/{total}: {text}")
 
-    def _on_drop_loaded(self, item: Any, volume: Any) -> None:
-        """Draw the first dropped volume while the net segments it (the overlay follows).
+    def _emit_loaded_volume(self, item: Any, volume: Any) -> None:
+        """In the worker: hand a read volume of several slices to the GUI thread.
 
-        Only for several slices: one slice is segmented in tens of milliseconds, and
-        drawing it meanwhile would only take the CPU from the net on a small machine.
+        One slice is segmented in tens of milliseconds; drawing it meanwhile (or even
+        waking the GUI thread) would only take a core from the net on a small machine.
         """
-        if self._drop_shown or self._drop_image_shown or volume.array.shape[0] < 2:
+        if volume.array.shape[0] >= 2:
+            self._drop_loaded.emit(item, volume)
+
+    def _on_drop_loaded(self, item: Any, volume: Any) -> None:
+        """Draw the first dropped volume while the net segments it (the overlay follows)."""
+        if self._drop_shown or self._drop_image_shown:
             return
         self._drop_image_shown = True
         labels = self.session.labels if self.session is not None else self.viewer.label_map
@@ -427,12 +447,24 @@ class QtDeployModule(QWidget):
 
     def _on_drop_predicted(self, result: Any) -> None:
         """Show a prediction at once; its files are still being written."""
-        self._add_input(result, f"✓ {result.item.name}")
-        if not self._drop_shown:  # the first result of a drop; the rest wait in the list
-            self._drop_shown = True
-            self.show_result(result)
-        # Files are written once the overlay is painted (pending paint events go first).
-        QTimer.singleShot(0, self._shown_gate.open)
+        if self._drop_shown:  # the first result of a drop is shown; the rest wait in the list
+            self._add_input(result, f"✓ {result.item.name}")
+            return
+        self._drop_shown = True
+        self.show_result(result, measurements=False)
+        # The list entry, the measurements and the files follow once the frame with the
+        # overlay is done (the worker waits at the gate until then).  A viewer that is
+        # not visible is never painted: the longer timer lets them follow anyway.
+        after = functools.partial(self._after_first_overlay, result, self._shown_gate)
+        self.viewer.call_after_paint(functools.partial(QTimer.singleShot, 0, after))
+        QTimer.singleShot(100, after)
+
+    def _after_first_overlay(self, result: Any, gate: FirstShownGate) -> None:
+        if not any(r is result for r in self.results):  # not yet: after paint or timer
+            self._add_input(result, f"✓ {result.item.name}")
+            if result is self.current:
+                self.measurements.set_rows([])  # the previous input's; these come when measured
+        gate.open()
 
     def _on_drop_measured(self, result: Any) -> None:
         if result is self.current:
@@ -467,6 +499,7 @@ class QtDeployModule(QWidget):
         return item
 
     def _on_drop_done(self, report: Any) -> None:
+        self._segmenting_note.stop()
         self.last_drop_report = report
         failed = report.failures
         text = f"{len(report.succeeded)} of {report.total} segmented"
@@ -500,8 +533,9 @@ class QtDeployModule(QWidget):
         else:
             self.message.setText(f"{result.item.name}: {result.error}")
 
-    def show_result(self, result: Any) -> None:
-        """Put one segmented input in the viewer and its measurements in the table."""
+    def show_result(self, result: Any, measurements: bool = True) -> None:
+        """Put one segmented input in the viewer and (unless told not to: a drop's are
+        still being computed) its measurements in the table."""
         self.current = result
         prediction = result.prediction
         if prediction is None:
@@ -511,7 +545,10 @@ class QtDeployModule(QWidget):
         self.viewer.set_result(volume.array, prediction.labels, prediction.probabilities,
                                self.session.labels if self.session else _labels_of(result),
                                volume.window, _file_windows(volume))
-        self._show_measurements(result)
+        if measurements:
+            self._show_measurements(result)
+        else:
+            self._show_notes(result)
         self.results_shown.emit()
 
     def _show_measurements(self, result: Any) -> None:
@@ -522,6 +559,11 @@ class QtDeployModule(QWidget):
         spacing_known = bool((prediction.volume.meta or {}).get("spacing_known", True))
         self.measurements.set_rows(result.rows, spacing_known)
         self._on_slice_change(self.viewer.slice_slider.value())  # the row of the shown slice
+        self._show_notes(result)
+
+    def _show_notes(self, result: Any) -> None:
+        """How the image was fitted to the model, the ground truth used, export warnings."""
+        prediction = result.prediction
         notes = list(prediction.notes)
         if result.truth_path is not None:
             notes.append(f"ground truth: {result.truth_path.name}")

@@ -30,12 +30,16 @@ class QtMeasurementsTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.cellClicked.connect(self._on_cell_clicked)
         self._rows: list[dict[str, object]] = []
-        self.set_rows([])
+        self._set_columns(spacing_known=True)
 
     def set_rows(self, rows: Sequence[dict[str, object]], spacing_known: bool = True) -> None:
         self._rows = list(rows)
         self.setSortingEnabled(False)
         self.setRowCount(len(self._rows))
+        if not self._rows:
+            # Cleared: a drop's rows follow in milliseconds, so the columns stay as they
+            # are (resizing them to contents would only delay the overlay).
+            return
         for r, row in enumerate(self._rows):
             for c, key in enumerate(MEASUREMENT_COLUMNS):
                 item = QTableWidgetItem(_text(row.get(key)))
@@ -44,6 +48,9 @@ class QtMeasurementsTable(QTableWidget):
                     item.setData(Qt.UserRole, float(value))
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.setItem(r, c, item)
+        self._set_columns(spacing_known)
+
+    def _set_columns(self, spacing_known: bool) -> None:
         unit = "Area (mm²)" if spacing_known else "Area (px², no pixel spacing)"
         self.setHorizontalHeaderItem(MEASUREMENT_COLUMNS.index("area_mm2"),
                                      QTableWidgetItem(unit))

@@ -9,14 +9,17 @@ the pixel's value, class and probability.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QPointF, Qt, QTimer, pyqtSignal
+from PyQt5.QtCore import QPointF, QRectF, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QImage, QPainter
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -55,6 +58,52 @@ class QtWindowLevelViewBox(pg.ViewBox):
             self.window_dragged.emit(float(delta.x()), float(delta.y()))
             return
         super().mouseDragEvent(ev, axis)
+
+
+class QtPictureItem(QGraphicsItem):
+    """A picture of ``0xFFRRGGBB`` words, pixel (row r, column c) at x = c, y = r.
+
+    Qt draws its own RGB32 format as it is; pyqtgraph's grey image plus an RGBA
+    overlay were both converted on every paint, three times the cost of drawing the
+    image and its overlay blended into one picture beforehand (numpy, a table look-up).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image: np.ndarray | None = None  # (H, W) uint32, kept alive for the QImage
+        self._qimage: QImage | None = None
+        self._after_paint: list[Callable[[], Any]] = []
+
+    def call_after_paint(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once the picture has next been drawn on screen."""
+        self._after_paint.append(callback)
+
+    def set_words(self, words: np.ndarray) -> None:
+        words = np.ascontiguousarray(words, dtype=np.uint32)
+        if self.image is None or self.image.shape != words.shape:
+            self.prepareGeometryChange()
+        h, w = words.shape
+        self.image = words
+        self._qimage = QImage(words.data, w, h, 4 * w, QImage.Format_RGB32)
+        self.update()
+
+    def clear(self) -> None:
+        self.prepareGeometryChange()
+        self.image = self._qimage = None
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        if self.image is None:
+            return QRectF()
+        h, w = self.image.shape
+        return QRectF(0, 0, w, h)
+
+    def paint(self, painter: QPainter, *_: Any) -> None:
+        if self._qimage is not None:
+            painter.drawImage(self.boundingRect(), self._qimage)
+        callbacks, self._after_paint = self._after_paint, []
+        for callback in callbacks:
+            callback()
 
 
 class QtLegend(QWidget):
@@ -136,13 +185,11 @@ class QtSegmentationViewer(QWidget):
         self.graphics.addItem(self.result_view, row=0, col=1)
         self.result_view.setXLink(self.image_view)
         self.result_view.setYLink(self.image_view)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.result_image_item = pg.ImageItem(axisOrder="row-major")
-        self.overlay_item = pg.ImageItem(axisOrder="row-major")
-        self.image_view.addItem(self.image_item)
-        self.result_view.addItem(self.result_image_item)
-        self.result_view.addItem(self.overlay_item)
-        self.overlay_item.setZValue(10)
+        # Left: the image alone (side-by-side layout); right: the image under its result.
+        self.image_picture = QtPictureItem()
+        self.result_picture = QtPictureItem()
+        self.image_view.addItem(self.image_picture)
+        self.result_view.addItem(self.result_picture)
         for view in (self.image_view, self.result_view):
             view.window_dragged.connect(self._on_window_drag)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -225,7 +272,7 @@ class QtSegmentationViewer(QWidget):
         windows the file offers (a DICOM may carry several, e.g. soft tissue and bone).
         """
         first = self._image is None or self._image.shape[1:3] != np.asarray(image).shape[1:3]
-        # The image drawn while the net ran gets its overlay only: no second image upload.
+        # The image drawn while the net ran gets its overlay: the left view stays as it is.
         same_image = image is self._image_source and self._labels is None
         self._image_source = image
         self._image = np.asarray(image)
@@ -250,7 +297,7 @@ class QtSegmentationViewer(QWidget):
         self.readout.setText(HINT_SHOWN)
         self.stack.setCurrentWidget(self.graphics)
         if same_image:
-            self._render_overlay()
+            self._render_result()
         else:
             self._render()
         if first:
@@ -265,7 +312,7 @@ class QtSegmentationViewer(QWidget):
 
     def clear(self) -> None:
         self._image = self._labels = self._probs = self._image_source = None
-        for item in (self.image_item, self.result_image_item, self.overlay_item):
+        for item in (self.image_picture, self.result_picture):
             item.clear()
         self.readout.setText(HINT_EMPTY)
         self.stack.setCurrentWidget(self.placeholder)
@@ -288,11 +335,32 @@ class QtSegmentationViewer(QWidget):
     def set_window(self, center: float, width: float) -> None:
         self._window = (float(center), max(float(width), 1e-6))
         self._update_window_label()
-        self._render_image()
+        self._render()
+
+    def call_after_paint(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once the result view has next been drawn on screen."""
+        self.result_picture.call_after_paint(callback)
+
+    def shown_picture(self) -> np.ndarray | None:
+        """``(H, W, 3)`` uint8: the right view's picture as the user sees it."""
+        words = self.result_picture.image
+        if words is None:
+            return None
+        return np.stack([(words >> shift) & 0xFF for shift in (16, 8, 0)],
+                        axis=-1).astype(np.uint8)
 
     def overlay_rgba(self) -> np.ndarray | None:
-        """The RGBA layer currently drawn over the image (what the user sees)."""
-        return self.overlay_item.image
+        """The RGBA layer blended over the image in the right view (what the user sees)."""
+        if self._labels is None:
+            return None
+        opacity = self.opacity_slider.value() / 100.0
+        mode = self.display_box.currentIndex()
+        if mode <= 0 or self._probs is None:
+            return overlay.overlay_rgba(self._labels[self._slice], self._label_map.colors,
+                                        opacity, self.outline_box.isChecked(),
+                                        self.legend.visible())
+        return overlay.probability_rgba(self._probs[self._slice, mode],
+                                        self._label_map.colors[mode], opacity)
 
     # ------------------------------------------------------------------ handlers
     def _on_layout_change(self) -> None:
@@ -308,7 +376,7 @@ class QtSegmentationViewer(QWidget):
         QTimer.singleShot(0, self.reset_zoom)
 
     def _on_display_change(self, *_: Any) -> None:
-        self._render_overlay()
+        self._render_result()
 
     def _on_slice_change(self, value: int) -> None:
         self._slice = int(value)
@@ -317,7 +385,7 @@ class QtSegmentationViewer(QWidget):
 
     def _on_window_preset_change(self, name: str) -> None:
         self._apply_window_preset(name)
-        self._render_image()
+        self._render()
 
     def _on_window_drag(self, dx: float, dy: float) -> None:
         center, width = self._window
@@ -393,44 +461,35 @@ class QtSegmentationViewer(QWidget):
             return
         self.slice_label.setText(f"slice {self._slice + 1} / {self._image.shape[0]}")
         self._render_image()
-        self._render_overlay()
+        self._render_result()
 
     def _render_image(self) -> None:
+        """The left view: the image alone, windowed."""
+        # Hidden in the overlay layout: drawing it would only add to the drop → overlay
+        # latency (it is drawn when the layout shows it).
+        if self._image is None or self.layout_box.currentText() != "Side by side":
+            return
+        self.image_picture.set_words(overlay.overlay_argb32(
+            self._image[self._slice], None, self._label_map.colors, self._window))
+
+    def _render_result(self) -> None:
+        """The right view: the image under its class mask or one class's probability."""
         if self._image is None:
             return
         picture = self._image[self._slice]
-        # The left view is hidden in the overlay layout: drawing it would only add to
-        # the drop → overlay latency (it is drawn when the layout shows it).
-        items = [self.result_image_item]
-        if self.layout_box.currentText() == "Side by side":
-            items.append(self.image_item)
-        if picture.ndim == 3:  # RGB: shown as it is
-            for item in items:
-                item.setImage(picture, autoLevels=False, levels=None)
-            return
-        c, w = self._window
-        levels = (c - w / 2.0, c + w / 2.0)
-        for item in items:
-            item.setImage(picture, autoLevels=False, levels=levels)
-
-    def _render_overlay(self) -> None:
-        if self._labels is None:
-            self.overlay_item.clear()
-            return
+        colors = self._label_map.colors
         opacity = self.opacity_slider.value() / 100.0
         mode = self.display_box.currentIndex()
-        mask = self._labels[self._slice]
-        if mode <= 0 or self._probs is None:
-            rgba = overlay.overlay_rgba(mask, self._label_map.colors, opacity,
-                                        self.outline_box.isChecked(), self.legend.visible())
+        if self._labels is None:
+            words = overlay.overlay_argb32(picture, None, colors, self._window)
+        elif mode <= 0 or self._probs is None:
+            words = overlay.overlay_argb32(
+                picture, self._labels[self._slice], colors, self._window, opacity,
+                self.outline_box.isChecked(), self.legend.visible())
         else:
-            prob = self._probs[self._slice, mode]
-            rgba = np.zeros((*prob.shape, 4), dtype=np.uint8)
-            rgba[..., :3] = self._label_map.colors[mode]
-            # Opacity scales the strongest probability; faint ones fade into the image.
-            rgba[..., 3] = np.clip(prob * (255.0 * max(opacity, 0.05) * 2.0), 0, 255)
-        self.overlay_item.setImage(rgba, autoLevels=False, levels=None)
-
+            words = overlay.probability_argb32(picture, self._probs[self._slice, mode],
+                                               colors[mode], self._window, opacity)
+        self.result_picture.set_words(words)
 
 class _blocked:  # noqa: N801 - used like a function
     """Block a widget's signals while the program (not the user) changes it."""
