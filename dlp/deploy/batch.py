@@ -87,8 +87,12 @@ def predict_item(
     on_predicted: Callable[[ItemResult], Any] | None = None,
     on_loaded: Callable[[InputItem, Any], Any] | None = None,
     on_measured: Callable[[ItemResult], Any] | None = None,
+    read: Callable[[InputItem], Any] = load_input,
 ) -> ItemResult:
     """Read, segment, score and measure one input (no files); errors go in the result.
+
+    ``read`` gives the item's volume (a batch hands in one read ahead by its helper
+    thread); a read error becomes the item's error like any other.
 
     The callbacks let the GUI show each step as soon as it exists, before any file is
     written: ``on_loaded(item, volume)`` once the image is read (it draws the image
@@ -98,7 +102,7 @@ def predict_item(
     """
     result = ItemResult(item=item)
     try:
-        volume = load_input(item)
+        volume = read(item)
         if on_loaded is not None:
             on_loaded(item, volume)
         prediction = session.predict_volume(volume, progress=progress, cancel=cancel)
@@ -155,6 +159,14 @@ def _attach_truth(result: ItemResult, index: GroundTruthIndex, volume: Any,
     result.scores, result.confusion = score_prediction(
         result.item.name, result.item.path, pred, truth, num_classes, spacing
     )
+
+
+def _result_of(future: Future) -> Callable[[InputItem], Any]:
+    """A ``read`` for :func:`predict_item` that waits for a read already under way."""
+    def read(_item: InputItem) -> Any:
+        return future.result()
+
+    return read
 
 
 def failures_csv(results: Sequence[ItemResult]) -> str:
@@ -226,25 +238,34 @@ def run_batch(
             on_result(result)
         report(progress, number, len(items), result.item.name)
 
-    # Input k is written by a helper thread while input k+1 is segmented: the writing
-    # (PNG and gzip compression, the DICOM SEG) overlaps the net's forward pass.  On
-    # two cores a 200-slice batch took 11.3-12.7 s against 14.3-14.8 s one after the
-    # other.  One write in flight at most, so memory holds two inputs' predictions.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlp-export") as writer:
+    # A helper thread writes input k and reads input k+2 while input k+1 is segmented:
+    # the writing (PNG and gzip compression, the DICOM SEG) and the reading overlap the
+    # net's forward pass, which otherwise waits for them with one core idle.  One write
+    # and one read ahead at most, so memory holds three inputs.  The first input is read
+    # here: a single dropped image must not wait for a thread hand-over.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlp-batch") as helper:
         pending: Future | None = None
+        ahead: Future | None = None
         for number, item in enumerate(items, start=1):
             try:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
+                read: Callable[[InputItem], Any] = load_input
+                if ahead is not None:
+                    read = _result_of(ahead)
+                ahead = helper.submit(load_input, items[number]) if number < len(items) \
+                    else None
                 result = predict_item(session, item, index, cancel=cancel,
                                       on_predicted=on_predicted, on_loaded=on_loaded,
-                                      on_measured=on_measured)
+                                      on_measured=on_measured, read=read)
             except Cancelled:
                 batch.cancelled = True
                 break
             if pending is not None:
                 pending.result()  # in order; a failure to write the summaries surfaces here
-            pending = writer.submit(write_and_record, number, result)
+            pending = helper.submit(write_and_record, number, result)
+        if ahead is not None:
+            ahead.cancel()  # cancelled: the read ahead is not needed
         if pending is not None:
             pending.result()
     write_summaries(batch)

@@ -14,6 +14,7 @@ all)::
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 from collections.abc import Sequence
@@ -132,6 +133,7 @@ def write_dicom_seg(
 
     import dlp
 
+    _memoize_iod_lookups()
     files = dicom_source_files(volume)
     headers = getattr(volume, "headers", None)
     if headers is not None and len(headers) != len(files):
@@ -206,6 +208,37 @@ def write_dicom_seg(
         return
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
+
+
+def _memoize_iod_lookups() -> None:
+    """Cache highdicom's "is attribute A part of the IOD of SOP class U" answers.
+
+    highdicom answers it by scanning the standard's module tables (~1 ms) and asks it
+    for every source image while building a SEG (``is_multiframe_image``): half the
+    time of a 20-frame SEG.  The answer depends on the arguments alone.  The function
+    is private to highdicom: should a version move it, SEGs are built uncached
+    (slower), never differently.
+    """
+    try:
+        from highdicom import _standard_utils as standard
+    except ImportError:
+        return
+    lookup = getattr(standard, "is_attribute_in_iod", None)
+    if lookup is None or getattr(lookup, "dlp_memoized", False):
+        return
+
+    @functools.lru_cache(maxsize=1024)
+    def cached(attribute: str, sop_class_uid: str, exclude: tuple[str, ...] | None) -> bool:
+        return lookup(attribute, sop_class_uid, None if exclude is None else list(exclude))
+
+    def is_attribute_in_iod(attribute: str, sop_class_uid: str,
+                            exclude_path_elements: Sequence[str] | None = None) -> bool:
+        exclude = None if exclude_path_elements is None else tuple(exclude_path_elements)
+        return cached(attribute, str(sop_class_uid), exclude)
+
+    is_attribute_in_iod.dlp_memoized = True  # type: ignore[attr-defined]
+    is_attribute_in_iod.uncached = lookup  # type: ignore[attr-defined]
+    standard.is_attribute_in_iod = is_attribute_in_iod
 
 
 def export_prediction(

@@ -237,6 +237,24 @@ def test_dicom_seg_reads_back_as_the_mask(session, trained_model, tmp_path) -> N
                                   mask)
 
 
+def test_seg_building_caches_highdicoms_iod_lookups(session, trained_model, tmp_path) -> None:
+    """Building a SEG installs the cache, and it gives highdicom's own answers (half a
+    SEG's time was these table scans, repeated for every source image)."""
+    from highdicom import _standard_utils as standard
+    from pydicom.uid import MRImageStorage, SegmentationStorage
+
+    run_batch(session, collect_inputs(trained_model.val_images[:2]), tmp_path / "out")
+    lookup = standard.is_attribute_in_iod
+    assert getattr(lookup, "dlp_memoized", False)
+    for attribute, uid, exclude in [("NumberOfFrames", MRImageStorage, None),
+                                    ("NumberOfFrames", SegmentationStorage, None),
+                                    ("PixelData", MRImageStorage, ["IconImageSequence"]),
+                                    ("NoSuchKeyword", MRImageStorage, None)]:
+        assert lookup(attribute, uid, exclude) == lookup.uncached(attribute, uid, exclude)
+    assert lookup("NumberOfFrames", MRImageStorage) is False
+    assert lookup("NumberOfFrames", SegmentationStorage) is True
+
+
 def test_a_dicom_series_gives_nifti_labels_on_its_world_grid(session, trained_model,
                                                              tmp_path) -> None:
     from dlp.data.readers import read_dicom_series
