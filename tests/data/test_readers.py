@@ -329,3 +329,24 @@ def test_fast_slice_reader_agrees_with_the_full_reader(small_phantom, tmp_path: 
         reference = pydicom.dcmread(path).pixel_array.astype(np.float32)
         if "mono1" not in str(path) and "UNCI" not in str(path) and "CT_small" not in str(path):
             np.testing.assert_array_equal(read_dicom_slice(Path(path)), reference)
+
+
+def test_series_order_uses_positions_whether_parsed_or_raw() -> None:
+    """Slices sort along the normal from headers fresh from a file (raw bytes) and from
+    elements pydicom has already converted (MultiValue) alike; malformed ones fall back
+    to the instance number."""
+    import pydicom
+
+    from dlp.data.readers.dicom_series import _normal, _sort_key
+
+    ds = pydicom.Dataset()
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.ImagePositionPatient = [0, 0, -12.5]
+    ds.InstanceNumber = 7
+    normal = _normal(ds)
+    assert normal.tolist() == [0.0, 0.0, 1.0]
+    assert _sort_key(ds, normal) == (-12.5, 7)
+    ds.ImagePositionPatient = [0, 0]  # malformed: two values
+    assert _sort_key(ds, normal) == (7.0, 7)
+    ds.ImageOrientationPatient = [1, 0, 0]
+    assert _normal(ds) is None

@@ -50,7 +50,7 @@ def _functional_group(ds, frame: int | None, sequence: str, attribute: str) -> A
 
 
 def _attribute(ds, frame: int | None, sequence: str, attribute: str) -> Any:
-    value = _get(ds, attribute)
+    value = header_value(ds, attribute)
     return value if value is not None else _functional_group(ds, frame, sequence, attribute)
 
 
@@ -115,7 +115,7 @@ def _raw_value(ds, tag: int) -> Any:
     return None if value is None or value == "" else value
 
 
-def _get(ds, keyword: str, default: Any = None) -> Any:
+def header_value(ds, keyword: str, default: Any = None) -> Any:
     """``ds.get(keyword, default)`` through :func:`_raw_value` (empty counts as absent)."""
     value = _raw_value(ds, _tag_for_keyword(keyword))
     return default if value is None else value
@@ -204,8 +204,8 @@ def _decode_pixels(ds, path: Path, header: dict[str, Any] | None = None) -> np.n
 
 
 def _stored_range(ds) -> tuple[float, float]:
-    bits = int(_get(ds, "BitsStored") or _get(ds, "BitsAllocated") or 16)
-    if int(_get(ds, "PixelRepresentation", 0)) == 1:
+    bits = int(header_value(ds, "BitsStored") or header_value(ds, "BitsAllocated") or 16)
+    if int(header_value(ds, "PixelRepresentation", 0)) == 1:
         return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
     return 0.0, 2.0**bits - 1
 
@@ -232,8 +232,8 @@ def _floats(value: Any) -> list[float]:
 
 
 def _window(ds) -> tuple[tuple[float, float] | None, list[tuple[float, float]]]:
-    centers = _get(ds, "WindowCenter")
-    widths = _get(ds, "WindowWidth")
+    centers = header_value(ds, "WindowCenter")
+    widths = header_value(ds, "WindowWidth")
     if centers is None or widths is None:
         center = _functional_group(ds, 0, "FrameVOILUTSequence", "WindowCenter")
         width = _functional_group(ds, 0, "FrameVOILUTSequence", "WindowWidth")
@@ -247,14 +247,14 @@ def _window(ds) -> tuple[tuple[float, float] | None, list[tuple[float, float]]]:
 def _geometry(ds, frames: int) -> dict[str, Any]:
     """Spacing, orientation and per-frame positions, from top-level or functional groups."""
     spacing_rc = (_attribute(ds, 0, "PixelMeasuresSequence", "PixelSpacing")
-                  or _get(ds, "ImagerPixelSpacing"))
+                  or header_value(ds, "ImagerPixelSpacing"))
     spacing_known = spacing_rc is not None
     sy, sx = (float(spacing_rc[0]), float(spacing_rc[1])) if spacing_known else (1.0, 1.0)
     orientation = _attribute(ds, 0, "PlaneOrientationSequence", "ImageOrientationPatient")
     positions = []
     for frame in range(frames):
         position = (_functional_group(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
-                    if frames > 1 else None) or _get(ds, "ImagePositionPatient")
+                    if frames > 1 else None) or header_value(ds, "ImagePositionPatient")
         positions.append(None if position is None else np.array([float(v) for v in position]))
     row_dir = col_dir = None
     if orientation is not None and len(orientation) == 6:
@@ -270,7 +270,7 @@ def _geometry(ds, frames: int) -> dict[str, Any]:
             if np.median(steps) < 0:
                 normal = -normal
     if sz is None:
-        thickness = (_get(ds, "SpacingBetweenSlices")
+        thickness = (header_value(ds, "SpacingBetweenSlices")
                      or _attribute(ds, 0, "PixelMeasuresSequence", "SliceThickness"))
         sz = float(thickness) if thickness else 1.0
     return {
@@ -284,7 +284,7 @@ def _geometry(ds, frames: int) -> dict[str, Any]:
 
 
 def _text(ds, keyword: str) -> str | None:
-    value = _get(ds, keyword)
+    value = header_value(ds, keyword)
     return None if value is None else str(value)
 
 
@@ -296,9 +296,9 @@ def dataset_to_volume(ds, path: Path) -> ImageVolume:
         if keyword not in ds:
             raise ImageReadError(path, f"DICOM image lacks the {keyword} element")
     pixels = _decode_pixels(ds, path)
-    photometric = str(_get(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-    samples = int(_get(ds, "SamplesPerPixel", 1))
-    frames = int(_get(ds, "NumberOfFrames") or 1)
+    photometric = str(header_value(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(header_value(ds, "SamplesPerPixel", 1))
+    frames = int(header_value(ds, "NumberOfFrames") or 1)
     rgb = samples == 3
     expected_ndim = 2 + (frames > 1) + rgb
     if pixels.ndim != expected_ndim:
@@ -334,13 +334,13 @@ def dataset_to_volume(ds, path: Path) -> ImageVolume:
         "study_uid": _text(ds, "StudyInstanceUID"),
         "series_uid": _text(ds, "SeriesInstanceUID"),
         "sop_uids": [_text(ds, "SOPInstanceUID")],
-        "series_number": _get(ds, "SeriesNumber"),
-        "instance_number": _get(ds, "InstanceNumber"),
-        "slice_location": _get(ds, "SliceLocation"),
+        "series_number": header_value(ds, "SeriesNumber"),
+        "instance_number": header_value(ds, "InstanceNumber"),
+        "slice_location": header_value(ds, "SliceLocation"),
         "transfer_syntax": str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(
             ds, "file_meta") else "",
-        "bits_stored": _get(ds, "BitsStored"),
-        "signed": int(_get(ds, "PixelRepresentation", 0)) == 1,
+        "bits_stored": header_value(ds, "BitsStored"),
+        "signed": int(header_value(ds, "PixelRepresentation", 0)) == 1,
         "rescale": rescale,
         "windows": windows,
         "frames": frames,

@@ -23,7 +23,12 @@ from dlp.data.readers.base import (
     affine_from_geometry,
     read_header,
 )
-from dlp.data.readers.dicom import DicomReader, read_dataset_volume, read_dicom_dataset
+from dlp.data.readers.dicom import (
+    DicomReader,
+    header_value,
+    read_dataset_volume,
+    read_dicom_dataset,
+)
 
 
 def _is_dicom_candidate(path: Path) -> bool:
@@ -32,33 +37,42 @@ def _is_dicom_candidate(path: Path) -> bool:
     return path.suffix.lower() in DicomReader.suffixes or read_header(path)[128:132] == b"DICM"
 
 
+def _numbers(value: object, count: int) -> list[float] | None:
+    """``value`` as ``count`` floats, or None (absent or malformed)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or \
+            len(value) != count:
+        return None
+    return [float(v) for v in value]
+
+
 def _sort_key(ds, normal: np.ndarray | None) -> tuple[float, int]:
-    instance = int(ds.get("InstanceNumber") or 0)
-    position = ds.get("ImagePositionPatient")
+    instance = int(header_value(ds, "InstanceNumber", 0))
+    position = _numbers(header_value(ds, "ImagePositionPatient"), 3)
     if normal is None or position is None:
         return (float(instance), instance)
-    return (float(np.array([float(v) for v in position]) @ normal), instance)
+    return (float(np.array(position) @ normal), instance)
 
 
 def _normal(ds) -> np.ndarray | None:
-    orientation = ds.get("ImageOrientationPatient")
-    if orientation is None or len(orientation) != 6:
+    values = _numbers(header_value(ds, "ImageOrientationPatient"), 6)
+    if values is None:
         return None
-    values = [float(v) for v in orientation]
     return np.cross(values[:3], values[3:])
 
 
 def _stack_series(files: list[tuple[Path, object]]) -> ImageVolume:
     normal = _normal(files[0][1])
-    files = sorted(files, key=lambda item: _sort_key(item[1], normal))
+    keys = {id(ds): _sort_key(ds, normal) for _, ds in files}
+    files = sorted(files, key=lambda item: keys[id(item[1])])
     first_path, first_ds = files[0]
-    size = (first_ds.get("Rows"), first_ds.get("Columns"))
+    size = (header_value(first_ds, "Rows"), header_value(first_ds, "Columns"))
     for path, ds in files[1:]:
-        other = (ds.get("Rows"), ds.get("Columns"))
+        other = (header_value(ds, "Rows"), header_value(ds, "Columns"))
         if other != size:
+            series = header_value(first_ds, "SeriesInstanceUID")
             raise ImageReadError(
                 path, f"image size {other[0]}x{other[1]} differs from {first_path.name} "
-                f"({size[0]}x{size[1]}) in the same series {first_ds.get('SeriesInstanceUID')}"
+                f"({size[0]}x{size[1]}) in the same series {series}"
             )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -72,7 +86,7 @@ def _stack_series(files: list[tuple[Path, object]]) -> ImageVolume:
     array = np.concatenate([v.array for v in volumes], axis=0)
     head = volumes[0]
     sz = head.spacing[0]
-    positions = [_sort_key(ds, normal)[0] for _, ds in files]
+    positions = [keys[id(ds)][0] for _, ds in files]
     unique = np.unique(np.round(positions, 4))
     frames_per_position = len(files) // max(len(unique), 1)
     if normal is not None and len(unique) > 1:
@@ -125,7 +139,8 @@ def read_dicom_series(
             ds = read_dicom_dataset(path)
             if "Rows" not in ds:
                 continue  # a non-image object (structured report, presentation state)
-            groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
+            series = str(header_value(ds, "SeriesInstanceUID", ""))
+            groups.setdefault(series, []).append((path, ds))
     if not groups:
         raise ImageReadError(folder, "no DICOM images in the folder")
     volumes = [_stack_series(files) for files in groups.values()]
