@@ -250,11 +250,8 @@ def run_batch(
             try:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                read: Callable[[InputItem], Any] = load_input
-                if ahead is not None:
-                    read = _result_of(ahead)
-                ahead = helper.submit(load_input, items[number]) if number < len(items) \
-                    else None
+                read = load_input if ahead is None else _result_of(ahead)
+                ahead = helper.submit(load_input, items[number]) if number < len(items) else None
                 result = predict_item(session, item, index, cancel=cancel,
                                       on_predicted=on_predicted, on_loaded=on_loaded,
                                       on_measured=on_measured, read=read)

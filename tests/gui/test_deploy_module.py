@@ -206,6 +206,33 @@ def test_drop_a_folder_with_a_corrupt_file(qtbot, deploy_module, trained_model,
     assert deploy_module.current is deploy_module.results[2]
 
 
+def test_the_first_result_is_listed_and_written_after_its_overlay_frame(
+        qtbot, deploy_module, trained_model, tmp_path) -> None:
+    """The overlay comes first; the list entry, measurements and files follow its frame,
+    and they follow too when the viewer is not on screen (nothing is painted then)."""
+    out = tmp_path / "out"
+    deploy_module.set_config(model_config(trained_model, out))
+    switch_on(qtbot, deploy_module)
+    image = trained_model.val_images[0]
+    with qtbot.waitSignal(deploy_module.results_shown, timeout=60000):
+        drop(deploy_module.drop_zone, [image])
+    assert deploy_module.inputs_list.count() == 0  # its frame is not painted yet
+    assert not (out / image.stem).exists()
+    with qtbot.waitSignal(deploy_module.drop_finished, timeout=60000):
+        pass
+    assert deploy_module.inputs_list.item(0).text() == f"✓ {image.stem}"
+    assert (out / image.stem / "mask.png").is_file()
+    assert deploy_module.measurements.rows()
+    # the tab hidden: never painted, the timer lets the rest follow
+    deploy_module.hide()
+    second = trained_model.val_images[1]
+    with qtbot.waitSignal(deploy_module.drop_finished, timeout=60000):
+        deploy_module.segment_paths([str(second)])
+    assert deploy_module.inputs_list.count() == 2
+    assert (out / second.stem / "mask.png").is_file()
+    assert deploy_module.measurements.rows()[0]["input"] == second.stem
+
+
 def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tmp_path,
                                         monkeypatch) -> None:
     deploy_module.set_config(model_config(trained_model, tmp_path / "out"))

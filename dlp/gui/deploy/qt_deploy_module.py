@@ -8,7 +8,6 @@ Thin over :mod:`dlp.deploy`: the same :func:`~dlp.deploy.batch.run_batch` and
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -131,6 +130,7 @@ class QtDeployModule(QWidget):
         self._drop_image_shown = False
         self._weights_hint: str | None = None  # why no weights could be found in the project
         self._shown_gate = FirstShownGate()
+        self._first_overlay: tuple[Any, FirstShownGate] | None = None  # shown, not listed
         self._segmenting_note = QTimer(self)
         self._segmenting_note.setSingleShot(True)
         self._segmenting_note.setInterval(300)
@@ -455,15 +455,22 @@ class QtDeployModule(QWidget):
         # The list entry, the measurements and the files follow once the frame with the
         # overlay is done (the worker waits at the gate until then).  A viewer that is
         # not visible is never painted: the longer timer lets them follow anyway.
-        after = functools.partial(self._after_first_overlay, result, self._shown_gate)
-        self.viewer.call_after_paint(functools.partial(QTimer.singleShot, 0, after))
-        QTimer.singleShot(100, after)
+        # (Bound methods only: Qt drops their timers if this widget is destroyed.)
+        self._first_overlay = (result, self._shown_gate)
+        self.viewer.call_after_paint(self._after_first_overlay_frame)
+        QTimer.singleShot(100, self._after_first_overlay)
 
-    def _after_first_overlay(self, result: Any, gate: FirstShownGate) -> None:
-        if not any(r is result for r in self.results):  # not yet: after paint or timer
-            self._add_input(result, f"✓ {result.item.name}")
-            if result is self.current:
-                self.measurements.set_rows([])  # the previous input's; these come when measured
+    def _after_first_overlay_frame(self) -> None:
+        QTimer.singleShot(0, self._after_first_overlay)  # in paint: the frame is not done
+
+    def _after_first_overlay(self) -> None:
+        if self._first_overlay is None:  # done already: after the frame or by the timer
+            return
+        result, gate = self._first_overlay
+        self._first_overlay = None
+        self._add_input(result, f"✓ {result.item.name}")
+        if result is self.current:
+            self.measurements.set_rows([])  # the previous input's; these come when measured
         gate.open()
 
     def _on_drop_measured(self, result: Any) -> None:
