@@ -14,7 +14,7 @@ import csv
 import io
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,12 +125,16 @@ def predict_item(
     return result
 
 
-def export_item(result: ItemResult, labels: Any, out_dir: str | os.PathLike[str]
-                ) -> ItemResult:
-    """Write the result folder of a predicted input; a failure becomes its error."""
+def export_item(result: ItemResult, labels: Any, out_dir: str | os.PathLike[str],
+                pictures_by: Executor | None = None) -> ItemResult:
+    """Write the result folder of a predicted input; a failure becomes its error.
+
+    ``pictures_by``: see :func:`~dlp.deploy.export.export_prediction`.
+    """
     try:
         result.files = export_prediction(result.prediction, labels, out_dir,
-                                         result.item.name, result.rows)
+                                         result.item.name, result.rows,
+                                         pictures_by=pictures_by)
     except Exception as exc:  # a full disk or an odd DICOM: reported, the batch goes on
         result.error = describe_failure(exc)
         result.prediction = None
@@ -222,9 +226,10 @@ def run_batch(
         batch.evaluation = EvaluationReport(session.labels.names)
     report(progress, 0, len(items), "starting")
 
-    def write_and_record(number: int, result: ItemResult) -> None:
+    def write_and_record(number: int, result: ItemResult,
+                         pictures_by: Executor | None = None) -> None:
         if out is not None and result.ok:
-            export_item(result, session.labels, out)
+            export_item(result, session.labels, out, pictures_by)
         if not keep_predictions:
             result.prediction = None
         batch.results.append(result)
@@ -241,8 +246,11 @@ def run_batch(
     # A helper thread writes input k and reads input k+2 while input k+1 is segmented:
     # the writing (PNG and gzip compression, the DICOM SEG) and the reading overlap the
     # net's forward pass, which otherwise waits for them with one core idle.  One write
-    # and one read ahead at most, so memory holds three inputs.  The first input is read
-    # here: a single dropped image must not wait for a thread hand-over.
+    # and one read ahead at most, so memory holds three inputs.  The read ahead starts
+    # once the current input is read (two reads at once only contend for the GIL), and
+    # the first input is read here: a single dropped image waits for no hand-over.
+    # With no forward left to overlap, the last input is written here, its pictures
+    # by the helper meanwhile.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlp-batch") as helper:
         pending: Future | None = None
         ahead: Future | None = None
@@ -251,16 +259,30 @@ def run_batch(
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 read = load_input if ahead is None else _result_of(ahead)
-                ahead = helper.submit(load_input, items[number]) if number < len(items) else None
+                ahead = None
+                if number < len(items):
+                    following = items[number]
+
+                    def loaded(item_: InputItem, volume: Any, following=following) -> None:
+                        nonlocal ahead
+                        ahead = helper.submit(load_input, following)
+                        if on_loaded is not None:
+                            on_loaded(item_, volume)
+                else:
+                    loaded = on_loaded
                 result = predict_item(session, item, index, cancel=cancel,
-                                      on_predicted=on_predicted, on_loaded=on_loaded,
+                                      on_predicted=on_predicted, on_loaded=loaded,
                                       on_measured=on_measured, read=read)
             except Cancelled:
                 batch.cancelled = True
                 break
             if pending is not None:
                 pending.result()  # in order; a failure to write the summaries surfaces here
-            pending = helper.submit(write_and_record, number, result)
+                pending = None
+            if number == len(items):
+                write_and_record(number, result, pictures_by=helper)
+            else:
+                pending = helper.submit(write_and_record, number, result)
         if ahead is not None:
             ahead.cancel()  # cancelled: the read ahead is not needed
         if pending is not None:

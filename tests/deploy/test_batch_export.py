@@ -361,3 +361,41 @@ def test_a_cine_multi_frame_file_explains_why_it_has_no_seg(session, trained_mod
     assert result.files.dicom_segs == [] and len(result.files.masks) == 2
     (warning,) = result.files.warnings
     assert "share plane positions" in warning and "segmentation.dcm" in warning
+
+
+def test_pictures_written_by_another_thread_give_the_same_folder(session, trained_model,
+                                                                 tmp_path, monkeypatch) -> None:
+    """The last input of a batch has its PNGs written by the helper while the SEG is
+    built: the same files, byte for byte; a failure leaves no folder behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dlp.deploy.export import export_prediction
+
+    series = tmp_path / "series"
+    series.mkdir()
+    for path in sorted((trained_model.phantom / "images" / "challenge_training").iterdir())[0] \
+            .glob("*.dcm"):
+        shutil.copy(path, series / path.name)
+    prediction = session.predict_volume(load_input(collect_inputs([series])[0]))
+    alone = export_prediction(prediction, session.labels, tmp_path / "alone", "s")
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        shared = export_prediction(prediction, session.labels, tmp_path / "shared", "s",
+                                   pictures_by=helper)
+    names = sorted(p.name for p in alone.folder.iterdir())
+    assert names == sorted(p.name for p in shared.folder.iterdir())
+    assert len(alone.masks) == prediction.labels.shape[0] > 1 and alone.dicom_segs
+    for name in names:
+        if name.endswith(".png"):
+            assert (alone.folder / name).read_bytes() == (shared.folder / name).read_bytes()
+    # a volume file that cannot be written: nothing is left, the pictures included
+    import dlp.deploy.export as export
+
+    def full_disk(rows):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "rows_to_csv", full_disk)
+    (tmp_path / "broken").mkdir()
+    with ThreadPoolExecutor(max_workers=1) as helper, pytest.raises(OSError, match="space"):
+        export_prediction(prediction, session.labels, tmp_path / "broken", "s",
+                          pictures_by=helper)
+    assert list((tmp_path / "broken").iterdir()) == []
