@@ -14,7 +14,7 @@ import csv
 import io
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,16 +125,12 @@ def predict_item(
     return result
 
 
-def export_item(result: ItemResult, labels: Any, out_dir: str | os.PathLike[str],
-                pictures_by: Executor | None = None) -> ItemResult:
-    """Write the result folder of a predicted input; a failure becomes its error.
-
-    ``pictures_by``: see :func:`~dlp.deploy.export.export_prediction`.
-    """
+def export_item(result: ItemResult, labels: Any, out_dir: str | os.PathLike[str]
+                ) -> ItemResult:
+    """Write the result folder of a predicted input; a failure becomes its error."""
     try:
         result.files = export_prediction(result.prediction, labels, out_dir,
-                                         result.item.name, result.rows,
-                                         pictures_by=pictures_by)
+                                         result.item.name, result.rows)
     except Exception as exc:  # a full disk or an odd DICOM: reported, the batch goes on
         result.error = describe_failure(exc)
         result.prediction = None
@@ -226,10 +222,9 @@ def run_batch(
         batch.evaluation = EvaluationReport(session.labels.names)
     report(progress, 0, len(items), "starting")
 
-    def write_and_record(number: int, result: ItemResult,
-                         pictures_by: Executor | None = None) -> None:
+    def write_and_record(number: int, result: ItemResult) -> None:
         if out is not None and result.ok:
-            export_item(result, session.labels, out, pictures_by)
+            export_item(result, session.labels, out)
         if not keep_predictions:
             result.prediction = None
         batch.results.append(result)
@@ -249,8 +244,6 @@ def run_batch(
     # and one read ahead at most, so memory holds three inputs.  The read ahead starts
     # once the current input is read (two reads at once only contend for the GIL), and
     # the first input is read here: a single dropped image waits for no hand-over.
-    # With no forward left to overlap, the last input is written here, its pictures
-    # by the helper meanwhile.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlp-batch") as helper:
         pending: Future | None = None
         ahead: Future | None = None
@@ -278,11 +271,7 @@ def run_batch(
                 break
             if pending is not None:
                 pending.result()  # in order; a failure to write the summaries surfaces here
-                pending = None
-            if number == len(items):
-                write_and_record(number, result, pictures_by=helper)
-            else:
-                pending = helper.submit(write_and_record, number, result)
+            pending = helper.submit(write_and_record, number, result)
         if ahead is not None:
             ahead.cancel()  # cancelled: the read ahead is not needed
         if pending is not None:

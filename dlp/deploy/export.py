@@ -18,7 +18,6 @@ import functools
 import io
 import os
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,15 +248,12 @@ def export_prediction(
     name: str,
     rows: Sequence[dict[str, object]] | None = None,
     window: tuple[float, float] | None = None,
-    pictures_by: Executor | None = None,
 ) -> ResultFiles:
     """Write every result file of one prediction into ``out_dir/name`` (atomically).
 
     ``rows`` are its measurements (:func:`dlp.deploy.measure.measurement_rows`;
     computed here when not given).  A DICOM SEG that cannot be built is a warning, not
-    a failure: the other files are still useful.  With ``pictures_by`` the slices'
-    PNGs are written by that executor while this thread writes the rest (the PNG
-    compression releases the GIL, the SEG is Python): for a core that would idle.
+    a failure: the other files are still useful.
     """
     volume = prediction.volume
     labels = np.asarray(prediction.labels)
@@ -268,58 +264,38 @@ def export_prediction(
     if window is None:
         window = getattr(volume, "window", None)
     files = ResultFiles(folder=final)
-    suffixes = [f"_s{s + 1:03d}" if many else "" for s in range(labels.shape[0])]
-    files.masks = [final / f"mask{suffix}.png" for suffix in suffixes]
-    files.overlays = [final / f"overlay{suffix}.png" for suffix in suffixes]
     with atomic_directory(final) as tmp:
         image = np.asarray(volume.array)
+        for s in range(labels.shape[0]):
+            suffix = f"_s{s + 1:03d}" if many else ""
+            # Plain writes: the whole folder is renamed into place when complete.
+            write_mask_png(labels[s], tmp / f"mask{suffix}.png", atomic=False)
+            picture = overlay.overlay_image(image[s], labels[s], label_map.colors, window)
+            write_rgb_png(picture, tmp / f"overlay{suffix}.png", atomic=False)
+            files.masks.append(final / f"mask{suffix}.png")
+            files.overlays.append(final / f"overlay{suffix}.png")
+        fmt = getattr(volume, "format", "")
+        if fmt == "nifti" or (fmt == "dicom" and many):
+            from dlp.data.readers import write_nifti_labels
 
-        def write_pictures() -> None:
-            for s, suffix in enumerate(suffixes):
-                # Plain writes: the whole folder is renamed into place when complete.
-                write_mask_png(labels[s], tmp / f"mask{suffix}.png", atomic=False)
-                picture = overlay.overlay_image(image[s], labels[s], label_map.colors, window)
-                write_rgb_png(picture, tmp / f"overlay{suffix}.png", atomic=False)
-
-        pictures = None
-        if pictures_by is None:
-            write_pictures()
-        else:
-            pictures = pictures_by.submit(write_pictures)
-        try:
-            _write_volume_files(labels, volume, label_map, rows, tmp, final, files)
-        finally:
-            if pictures is not None:
-                pictures.result()  # before the folder is renamed (or removed on failure)
+            # The readers' writer: same grid, LPS→RAS for DICOM, qform/sform kept.
+            write_nifti_labels(labels, volume, tmp / "labels.nii.gz")
+            files.nifti = final / "labels.nii.gz"
+        (tmp / "measurements.csv").write_text(rows_to_csv(rows), encoding="utf-8")
+        files.csv = final / "measurements.csv"
+        if fmt == "dicom":
+            # One multi-frame file gives one SEG over all its frames (a SEG derived from
+            # a multi-frame image must cover every frame); a series of files gives one
+            # SEG per cine phase.
+            sources = dicom_source_files(volume)
+            groups = [list(range(labels.shape[0]))] if len(sources) == 1 \
+                else seg_frame_groups(volume)
+            for number, frames in enumerate(groups, start=1):
+                name_ = "segmentation.dcm" if len(groups) == 1 else f"segmentation_{number}.dcm"
+                try:
+                    write_dicom_seg(labels, volume, label_map, tmp / name_, frames,
+                                    atomic=False)
+                    files.dicom_segs.append(final / name_)
+                except ExportError as exc:
+                    files.warnings.append(str(exc).replace(str(tmp), str(final)))
     return files
-
-
-def _write_volume_files(labels: np.ndarray, volume: Any, label_map: LabelMap,
-                        rows: Sequence[dict[str, object]], tmp: Path, final: Path,
-                        files: ResultFiles) -> None:
-    """labels.nii.gz, measurements.csv and the DICOM SEG(s) of one result folder ``tmp``
-    (renamed to ``final`` when complete); ``files`` records them."""
-    fmt = getattr(volume, "format", "")
-    if fmt == "nifti" or (fmt == "dicom" and labels.shape[0] > 1):
-        from dlp.data.readers import write_nifti_labels
-
-        # The readers' writer: same grid, LPS→RAS for DICOM, qform/sform kept.
-        write_nifti_labels(labels, volume, tmp / "labels.nii.gz")
-        files.nifti = final / "labels.nii.gz"
-    (tmp / "measurements.csv").write_text(rows_to_csv(rows), encoding="utf-8")
-    files.csv = final / "measurements.csv"
-    if fmt != "dicom":
-        return
-    # One multi-frame file gives one SEG over all its frames (a SEG derived from a
-    # multi-frame image must cover every frame); a series of files gives one SEG per
-    # cine phase.
-    sources = dicom_source_files(volume)
-    groups = ([list(range(labels.shape[0]))] if len(sources) == 1
-              else seg_frame_groups(volume))
-    for number, frames in enumerate(groups, start=1):
-        name = "segmentation.dcm" if len(groups) == 1 else f"segmentation_{number}.dcm"
-        try:
-            write_dicom_seg(labels, volume, label_map, tmp / name, frames, atomic=False)
-            files.dicom_segs.append(final / name)
-        except ExportError as exc:
-            files.warnings.append(str(exc).replace(str(tmp), str(final)))
