@@ -29,9 +29,7 @@ COMPRESSION_LEVEL = 1
 
 
 def encode_png(image: np.ndarray, level: int = COMPRESSION_LEVEL) -> bytes:
-    """The PNG file of a uint8 ``(H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA image.
-
-    """
+    """The PNG file of a uint8 ``(H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA image."""
     array = np.asarray(image)
     channels = 1 if array.ndim == 2 else (array.shape[2] if array.ndim == 3 else 0)
     if array.dtype != np.uint8 or channels not in _COLOR_TYPES:

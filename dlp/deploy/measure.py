@@ -23,7 +23,7 @@ def _check_same_shape(pred: np.ndarray, truth: np.ndarray) -> None:
 def class_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
     """Pixel count of every class over the whole mask: shape ``(num_classes,)``."""
     flat = np.asarray(mask).ravel()
-    if flat.dtype.kind == "u":  # class indices as bytes: count them all, keep the first K
+    if flat.dtype.kind == "u" and flat.dtype.itemsize < 8:  # no negatives: count all, keep K
         return np.bincount(flat, minlength=num_classes)[:num_classes]
     keep = (flat >= 0) & (flat < num_classes)
     return np.bincount(flat[keep].astype(np.int64), minlength=num_classes)[:num_classes]

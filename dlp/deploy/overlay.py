@@ -277,9 +277,3 @@ def probability_argb32(image: np.ndarray, probability: np.ndarray, color: Color,
     ``0xFFRRGGBB``."""
     base = to_display_rgb(image, window)
     return rgb_to_argb32(blend(base, probability_rgba(probability, color, opacity)))
-
-
-def probability_rgb(probability: np.ndarray, color: Color) -> np.ndarray:
-    """A ``(H, W)`` probability map in 0..1 as black → class colour, ``(H, W, 3)`` uint8."""
-    p = np.clip(np.asarray(probability, dtype=np.float32), 0.0, 1.0)[..., None]
-    return (p * np.asarray(color, dtype=np.float32) + 0.5).astype(np.uint8)

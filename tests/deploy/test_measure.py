@@ -59,3 +59,12 @@ def test_mean_std_ignores_nan() -> None:
     mean, std = measure.mean_std(np.array([[1.0, np.nan], [3.0, 2.0]]))
     assert mean.tolist() == [2.0, 2.0]
     assert std.tolist() == [1.0, 0.0]
+
+
+def test_class_counts_for_every_integer_mask_type() -> None:
+    from dlp.deploy.measure import class_counts
+
+    for dtype in (np.uint8, np.uint16, np.uint64, np.int32, np.int64):
+        mask = np.array([[0, 1, 1], [2, 7, 0]], dtype=dtype)  # 7: beyond the 3 classes
+        assert class_counts(mask, 3).tolist() == [2, 2, 1], dtype
+    assert class_counts(np.array([[-1, 0, 1]]), 2).tolist() == [1, 1]

@@ -354,13 +354,18 @@ class QtSegmentationViewer(QWidget):
         if self._labels is None:
             return None
         opacity = self.opacity_slider.value() / 100.0
-        mode = self.display_box.currentIndex()
-        if mode <= 0 or self._probs is None:
+        shown = self._probability_class()
+        if shown is None:
             return overlay.overlay_rgba(self._labels[self._slice], self._label_map.colors,
                                         opacity, self.outline_box.isChecked(),
                                         self.legend.visible())
-        return overlay.probability_rgba(self._probs[self._slice, mode],
-                                        self._label_map.colors[mode], opacity)
+        return overlay.probability_rgba(self._probs[self._slice, shown],
+                                        self._label_map.colors[shown], opacity)
+
+    def _probability_class(self) -> int | None:
+        """The class whose probability map is shown; None for the class mask."""
+        mode = self.display_box.currentIndex()
+        return mode if mode > 0 and self._probs is not None else None
 
     # ------------------------------------------------------------------ handlers
     def _on_layout_change(self) -> None:
@@ -479,16 +484,16 @@ class QtSegmentationViewer(QWidget):
         picture = self._image[self._slice]
         colors = self._label_map.colors
         opacity = self.opacity_slider.value() / 100.0
-        mode = self.display_box.currentIndex()
+        shown = self._probability_class()
         if self._labels is None:
             words = overlay.overlay_argb32(picture, None, colors, self._window)
-        elif mode <= 0 or self._probs is None:
+        elif shown is None:
             words = overlay.overlay_argb32(
                 picture, self._labels[self._slice], colors, self._window, opacity,
                 self.outline_box.isChecked(), self.legend.visible())
         else:
-            words = overlay.probability_argb32(picture, self._probs[self._slice, mode],
-                                               colors[mode], self._window, opacity)
+            words = overlay.probability_argb32(picture, self._probs[self._slice, shown],
+                                               colors[shown], self._window, opacity)
         self.result_picture.set_words(words)
 
 class _blocked:  # noqa: N801 - used like a function
