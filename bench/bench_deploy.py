@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,7 @@ def _model(root: Path) -> tuple[Path, Path, Path]:
 
 
 def _gui_latency(session, image: Path, tensor) -> Figure:
+    import torch
     from PyQt5.QtCore import QEventLoop, QMimeData, QPoint, Qt, QTimer, QUrl
     from PyQt5.QtGui import QDragEnterEvent, QDropEvent
     from PyQt5.QtWidgets import QApplication
@@ -121,21 +123,17 @@ def _gui_latency(session, image: Path, tensor) -> Figure:
 
     net = session._net_for(tuple(tensor.shape))
 
+    # In a long-lived thread of its own, as the session's engine thread runs the GUI's
+    # forwards: on these shared cores a forward's speed depends on the thread it runs
+    # in (its OpenMP team, its allocator arena), which would otherwise favour one side.
+    reference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-forward")
+
+    def run() -> None:
+        with torch.inference_mode():
+            net({session.input_name: tensor})
+
     def forward() -> None:
-        import threading
-
-        import torch
-
-        def run() -> None:
-            with torch.inference_mode():
-                net({session.input_name: tensor})
-
-        # In a thread of its own, as the GUI's worker runs it: on these shared cores a
-        # non-main thread's forward differs in speed from the main thread's (OpenMP
-        # teams), which would make the GUI path look faster than the bare forward.
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join()
+        reference_thread.submit(run).result()
 
     def timed_forward() -> float:
         start = time.perf_counter()
@@ -154,6 +152,7 @@ def _gui_latency(session, image: Path, tensor) -> Figure:
     ratio = t_gui / t_fwd
     module.shutdown()
     module.deleteLater()
+    reference_thread.shutdown()
     return Figure("deploy_gui_latency_ratio", ratio, 1.2, "<=",
                   f"drop → overlay {t_gui * 1000:.0f} ms vs forward {t_fwd * 1000:.0f} ms "
                   f"(one {SIZE}x{SIZE} slice)")

@@ -203,6 +203,7 @@ def run_batch(
     on_predicted: Callable[[ItemResult], Any] | None = None,
     on_loaded: Callable[[InputItem, Any], Any] | None = None,
     on_measured: Callable[[ItemResult], Any] | None = None,
+    release_memory: bool = True,
 ) -> BatchReport:
     """Segment ``items`` one by one, writing each result as it finishes.
 
@@ -210,6 +211,8 @@ def run_batch(
     are dropped after export unless ``keep_predictions`` (a batch of hundreds of studies
     must not hold them all in memory).  Cancelling stops between inputs (or between
     slice batches of a volume) and returns what was finished, ``cancelled=True``.
+    ``release_memory=False`` keeps the freed memory of the forward passes for the next
+    run (the GUI segments drop after drop and releases it once the user pauses).
     """
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -277,5 +280,6 @@ def run_batch(
         if pending is not None:
             pending.result()
     write_summaries(batch)
-    release_free_memory()  # the activations of the last forward, kept for reuse until now
+    if release_memory:
+        release_free_memory()  # the activations of the last forward, kept for reuse until now
     return batch

@@ -361,3 +361,17 @@ def test_a_cine_multi_frame_file_explains_why_it_has_no_seg(session, trained_mod
     assert result.files.dicom_segs == [] and len(result.files.masks) == 2
     (warning,) = result.files.warnings
     assert "share plane positions" in warning and "segmentation.dcm" in warning
+
+
+def test_a_batch_hands_its_memory_back_unless_asked_to_keep_it(
+        session, trained_model, tmp_path, monkeypatch) -> None:
+    import dlp.deploy.batch as batch_module
+
+    released: list[int] = []
+    monkeypatch.setattr(batch_module, "release_free_memory", lambda: released.append(1))
+    items = collect_inputs(trained_model.val_images[:1])
+    run_batch(session, items, tmp_path / "a")
+    assert released == [1]
+    report = run_batch(session, items, tmp_path / "b", release_memory=False)
+    assert released == [1]  # kept for the next run
+    assert report.succeeded and (tmp_path / "b" / items[0].name / "mask.png").is_file()

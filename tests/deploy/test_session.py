@@ -151,3 +151,74 @@ def test_class_labels_is_argmax_with_first_index_on_ties() -> None:
         labels = class_labels(probs)
         assert labels.dtype == np.uint8
         np.testing.assert_array_equal(labels, probs.argmax(axis=1))
+
+
+def _fc_session(tmp_path):
+    """A tiny session (8x8 fully connected net) of its own, to close or drop freely."""
+    from dlp.deploy.session import InferenceSession
+    from dlp.engine.net import Net
+    from dlp.engine.weights import write_caffemodel
+    from dlp.net.prototxt import parse_net_text
+
+    text = """name: "tiny"
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 1 dim: 1 dim: 8 dim: 8 } } }
+layer { name: "score" type: "Convolution" bottom: "data" top: "score"
+        convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "xavier" } } }
+"""
+    net_path, weights = tmp_path / "deploy.prototxt", tmp_path / "tiny.caffemodel"
+    net_path.write_text(text)
+    write_caffemodel(Net(parse_net_text(text, "tiny"), phase="TEST", seed=0), weights)
+    return InferenceSession.load(net_path, weights)
+
+
+def test_every_forward_runs_in_the_sessions_one_engine_thread(tmp_path) -> None:
+    import threading
+
+    session = _fc_session(tmp_path)
+    ran_in: list[str] = []
+    forward = session._forward
+
+    def recording(batch):
+        ran_in.append(threading.current_thread().name)
+        return forward(batch)
+
+    session._forward = recording
+    inputs = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
+    here = session.predict_array(inputs)
+    there: list[np.ndarray] = []
+    caller = threading.Thread(target=lambda: there.append(session.predict_array(inputs)))
+    caller.start()
+    caller.join()
+    np.testing.assert_array_equal(here, there[0])
+    assert len(ran_in) == 2 and len(set(ran_in)) == 1
+    assert ran_in[0].startswith("dlp-engine"), ran_in
+    session.close()
+
+
+def test_a_closed_session_refuses_to_segment_with_the_reason(tmp_path) -> None:
+    from dlp.deploy.session import ModelLoadError
+
+    session = _fc_session(tmp_path)
+    session.close()
+    with pytest.raises(ModelLoadError, match=r"deploy\.prototxt: the session is closed"):
+        session.predict_array(np.zeros((1, 1, 8, 8), np.float32))
+
+
+def test_a_session_dropped_without_close_ends_its_engine_thread(tmp_path) -> None:
+    import gc
+    import threading
+    import time
+    import weakref
+
+    session = _fc_session(tmp_path)
+    session.predict_array(np.zeros((1, 1, 8, 8), np.float32))
+    (ident,) = session._engine_threads
+    gone = weakref.ref(session)
+    del session
+    gc.collect()
+    assert gone() is None  # the engine thread does not keep the session (and its net) alive
+    deadline = time.monotonic() + 10
+    while any(t.ident == ident for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.ident == ident for t in threading.enumerate())

@@ -233,6 +233,32 @@ def test_the_first_result_is_listed_and_written_after_its_overlay_frame(
     assert deploy_module.measurements.rows()[0]["input"] == second.stem
 
 
+def test_memory_is_handed_back_once_the_user_pauses_dropping(
+        qtbot, deploy_module, trained_model, tmp_path, monkeypatch) -> None:
+    """A drop keeps its forward's memory for the next drop; a pause releases it, off the
+    GUI thread."""
+    import threading
+
+    import dlp.deploy.batch as batch_module
+    import dlp.gui.deploy.qt_deploy_module as module_file
+
+    by_drop: list[str] = []
+    after_pause: list[str] = []
+    monkeypatch.setattr(batch_module, "release_free_memory",
+                        lambda: by_drop.append(threading.current_thread().name))
+    monkeypatch.setattr(module_file, "release_free_memory",
+                        lambda: after_pause.append(threading.current_thread().name))
+    deploy_module._memory_release.setInterval(300)
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    with qtbot.waitSignal(deploy_module.drop_finished, timeout=60000):
+        drop(deploy_module.drop_zone, [trained_model.val_images[0]])
+    assert by_drop == [] and after_pause == []
+    qtbot.waitUntil(lambda: bool(after_pause), timeout=5000)
+    assert after_pause == ["dlp-release-memory"]
+    assert by_drop == []
+
+
 def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tmp_path,
                                         monkeypatch) -> None:
     deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
