@@ -18,6 +18,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here.parent))
+    from dlp.memory import tune_allocator
+
+    tune_allocator()  # as DLP's own entry points do, before any thread allocates
     names = sorted(p.stem for p in here.glob("bench_*.py"))
     if argv:
         names = [n for n in names if n.removeprefix("bench_") in argv or n in argv]

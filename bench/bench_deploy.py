@@ -150,6 +150,7 @@ def _gui_latency(session, image: Path, tensor) -> Figure:
         fwd.append(timed_forward())
     t_gui, t_fwd = statistics.median(gui), statistics.median(fwd)
     ratio = t_gui / t_fwd
+    module.session = None  # the bench's own session: the batch figure uses it next
     module.shutdown()
     module.deleteLater()
     reference_thread.shutdown()

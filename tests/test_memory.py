@@ -79,3 +79,46 @@ def test_free_memory_goes_back_to_the_system_when_a_job_ends() -> None:
     assert peak - base > 700
     assert kept - base > 700  # freed, but kept in the heap for the next forward pass
     assert released - base < 100  # handed back when the job ends
+
+
+_SETUPS = {
+    "tuned": "from dlp.memory import tune_allocator\nassert tune_allocator()",
+    # DLP's entry point (python -m dlp, main.py): it tunes before anything else runs
+    "cli": "import contextlib\nfrom dlp.cli import main\n"
+           "with contextlib.suppress(SystemExit):\n    main(['--version'])",
+    "untuned": "",
+}
+
+
+@glibc
+@pytest.mark.parametrize("setup", list(_SETUPS))
+def test_a_worker_threads_large_blocks_are_reused_not_faulted_in_again(setup) -> None:
+    # A 100 MB block (a batch's conv output) allocated and freed by a thread other than
+    # the main one: glibc maps it afresh each time unless every thread uses the main heap.
+    # The setup comes first: importing torch, say, starts threads that take arenas.
+    script = _SETUPS[setup] + textwrap.dedent("""
+        import resource, threading
+        import numpy as np
+        core = getattr(np, "_core", None) or np.core
+        core.multiarray._set_madvise_hugepage(False)  # huge pages would hide the faults
+        faults = []
+        def work():
+            for i in range(5):
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                block = np.empty(25_000_000, np.float32)
+                block[::1024] = 1.0  # touch every page
+                del block
+                faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        print(max(faults[1:]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    faults = int(out.split()[-1])  # (the cli prints its version first)
+    pages = 100_000_000 // 4096
+    if setup != "untuned":
+        assert faults < pages // 20
+    else:  # what the tuning is for (glibc's arenas for other threads)
+        assert faults > pages // 2
