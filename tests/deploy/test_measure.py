@@ -68,3 +68,16 @@ def test_class_counts_for_every_integer_mask_type() -> None:
         mask = np.array([[0, 1, 1], [2, 7, 0]], dtype=dtype)  # 7: beyond the 3 classes
         assert class_counts(mask, 3).tolist() == [2, 2, 1], dtype
     assert class_counts(np.array([[-1, 0, 1]]), 2).tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("num_classes", [2, 16, 17, 40])  # compared, then bincount
+def test_class_counts_of_few_and_many_classes_match_a_plain_count(num_classes) -> None:
+    from dlp.deploy.measure import class_counts, slice_class_counts
+
+    rng = np.random.default_rng(num_classes)
+    for dtype in (np.uint8, np.int16):
+        mask = rng.integers(-3 if dtype == np.int16 else 0, num_classes + 5,
+                            size=(4, 30, 20)).astype(dtype)
+        expected = [[int((plane == c).sum()) for c in range(num_classes)] for plane in mask]
+        assert slice_class_counts(mask, num_classes).tolist() == expected
+        assert class_counts(mask, num_classes).tolist() == np.sum(expected, axis=0).tolist()
