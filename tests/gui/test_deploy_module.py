@@ -259,6 +259,45 @@ def test_memory_is_handed_back_once_the_user_pauses_dropping(
     assert by_drop == []
 
 
+def test_the_drop_zone_frame_turns_blue_while_files_are_dragged_over_it(qtbot) -> None:
+    from dlp.gui.deploy.qt_drop_zone import QtDropZone
+
+    zone = QtDropZone()
+    qtbot.addWidget(zone)
+    zone.resize(500, 90)
+    zone.show()
+    qtbot.waitExposed(zone)
+
+    def frame_colour() -> tuple[int, int, int]:
+        image = zone.grab().toImage()
+        # the dashed frame's top edge: its most saturated pixel
+        pixels = [image.pixelColor(x, 1) for x in range(10, 490)]
+        best = max(pixels, key=lambda c: c.saturation())
+        return best.red(), best.green(), best.blue()
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile("/tmp/scan.dcm")])
+    centre = QPoint(250, 45)
+    r, g, b = frame_colour()
+    assert abs(r - g) < 20 and abs(g - b) < 20  # grey at rest
+    enter = QDragEnterEvent(centre, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(zone, enter)
+    r, g, b = frame_colour()
+    assert b > r + 80  # blue under a drag
+    zone.resize(300, 120)  # drawn again at the new size, still blue
+    qtbot.waitUntil(lambda: zone.grab().width() == 300)
+
+    def right_edge():
+        image = zone.grab().toImage()
+        return max((image.pixelColor(298, y) for y in range(10, 110)),
+                   key=lambda c: c.saturation())
+
+    assert right_edge().blue() > right_edge().red() + 80
+    QApplication.sendEvent(zone, QDropEvent(centre, Qt.CopyAction, mime, Qt.LeftButton,
+                                            Qt.NoModifier))
+    assert abs(right_edge().red() - right_edge().blue()) < 20  # grey again after the drop
+
+
 def test_evaluate_view_lists_worst_first(qtbot, deploy_module, trained_model, tmp_path,
                                         monkeypatch) -> None:
     deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
