@@ -204,6 +204,7 @@ def run_batch(
     on_loaded: Callable[[InputItem, Any], Any] | None = None,
     on_measured: Callable[[ItemResult], Any] | None = None,
     release_memory: bool = True,
+    read_input: Callable[[InputItem], Any] = load_input,
 ) -> BatchReport:
     """Segment ``items`` one by one, writing each result as it finishes.
 
@@ -213,6 +214,8 @@ def run_batch(
     slice batches of a volume) and returns what was finished, ``cancelled=True``.
     ``release_memory=False`` keeps the freed memory of the forward passes for the next
     run (the GUI segments drop after drop and releases it once the user pauses).
+    ``read_input`` reads an input (the GUI's drop hands in the images it read while
+    the drag hovered).
     """
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -254,14 +257,14 @@ def run_batch(
             try:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                read = load_input if ahead is None else _result_of(ahead)
+                read = read_input if ahead is None else _result_of(ahead)
                 ahead = None
                 if number < len(items):
                     following = items[number]
 
                     def loaded(item_: InputItem, volume: Any, following=following) -> None:
                         nonlocal ahead
-                        ahead = helper.submit(load_input, following)
+                        ahead = helper.submit(read_input, following)
                         if on_loaded is not None:
                             on_loaded(item_, volume)
                 else:

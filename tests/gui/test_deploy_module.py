@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PyQt5.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PyQt5.QtGui import QDragEnterEvent, QDropEvent
+from PyQt5.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PyQt5.QtWidgets import QApplication
 
 from dlp.deploy.config import DeployConfig
@@ -257,6 +257,44 @@ def test_memory_is_handed_back_once_the_user_pauses_dropping(
     qtbot.waitUntil(lambda: bool(after_pause), timeout=5000)
     assert after_pause == ["dlp-release-memory"]
     assert by_drop == []
+
+
+def test_a_file_is_read_while_its_drag_hovers_and_not_again_at_the_drop(
+        qtbot, deploy_module, trained_model, tmp_path) -> None:
+    from dlp.deploy.inputs import load_input
+
+    read: list[Path] = []
+
+    def counting(item):
+        read.append(Path(item.path))
+        return load_input(item)
+
+    deploy_module._early_read._read = counting
+    deploy_module.set_config(model_config(trained_model, tmp_path / "out"))
+    switch_on(qtbot, deploy_module)
+    image = trained_model.val_images[0]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(image))])
+    zone = deploy_module.drop_zone
+    centre = QPoint(zone.width() // 2, zone.height() // 2)
+    QApplication.sendEvent(zone, QDragEnterEvent(centre, Qt.CopyAction, mime, Qt.LeftButton,
+                                                 Qt.NoModifier))
+    qtbot.waitUntil(lambda: read == [image], timeout=10000)  # before any drop
+    with qtbot.waitSignal(deploy_module.drop_finished, timeout=60000):
+        QApplication.sendEvent(zone, QDropEvent(centre, Qt.CopyAction, mime, Qt.LeftButton,
+                                                Qt.NoModifier))
+    assert read == [image]
+    assert deploy_module.last_drop_report.succeeded
+    # a drag that leaves is forgotten after a moment: its drop would read the file again
+    QApplication.sendEvent(zone, QDragEnterEvent(centre, Qt.CopyAction, mime, Qt.LeftButton,
+                                                 Qt.NoModifier))
+    qtbot.waitUntil(lambda: len(read) == 2, timeout=10000)
+    deploy_module._early_read_expiry.setInterval(50)
+    QApplication.sendEvent(zone, QDragLeaveEvent())
+    qtbot.wait(300)
+    with qtbot.waitSignal(deploy_module.drop_finished, timeout=60000):
+        deploy_module.segment_paths([str(image)])
+    assert read == [image] * 3
 
 
 def test_the_drop_zone_frame_turns_blue_while_files_are_dragged_over_it(qtbot) -> None:

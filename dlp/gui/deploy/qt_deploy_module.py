@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QShowEvent
+from PyQt5.QtGui import (
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDropEvent,
+    QShowEvent,
+)
 from PyQt5.QtWidgets import (
     QLabel,
     QListWidget,
@@ -31,6 +38,7 @@ from dlp.deploy.config import (
     run_model_files,
     snapshot_title,
 )
+from dlp.deploy.early_read import EarlyRead
 from dlp.errors import DLPError
 from dlp.gui.deploy.qt_batch import QtBatchPanel
 from dlp.gui.deploy.qt_drop_zone import QtDropZone, local_paths
@@ -74,10 +82,11 @@ class FirstShownGate:
 
 
 def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result, on_loaded=None,
-                 on_measured=None, group_series=True, progress=None, cancel=None):
+                 on_measured=None, group_series=True, read_input=None, progress=None,
+                 cancel=None):
     """Worker body for dropped paths: collect inputs, then the batch runner (kept results)."""
     from dlp.deploy.batch import run_batch
-    from dlp.deploy.inputs import collect_inputs
+    from dlp.deploy.inputs import collect_inputs, load_input
 
     items = collect_inputs(paths, group_series=group_series)
     if not items:
@@ -88,7 +97,8 @@ def _segment_job(session, paths, out_dir, truth_dir, on_predicted, on_result, on
                      progress=progress if len(items) > 1 else None, cancel=cancel,
                      on_result=on_result,
                      keep_predictions=True, on_predicted=on_predicted, on_loaded=on_loaded,
-                     on_measured=on_measured, release_memory=False)
+                     on_measured=on_measured, release_memory=False,
+                     read_input=read_input or load_input)
 
 
 def _evaluate_job(session, images, truth, out_dir, progress=None, cancel=None):
@@ -138,6 +148,13 @@ class QtDeployModule(QWidget):
         self._segmenting_note.setSingleShot(True)
         self._segmenting_note.setInterval(300)
         self._segmenting_note.timeout.connect(self._say_segmenting)
+        self._early_read = EarlyRead()  # a hovering drag's files, read before the drop
+        # A drag passing from the tab onto the drop zone leaves one to enter the other:
+        # what it read is forgotten only if no drag comes back within a second.
+        self._early_read_expiry = QTimer(self)
+        self._early_read_expiry.setSingleShot(True)
+        self._early_read_expiry.setInterval(1000)
+        self._early_read_expiry.timeout.connect(self._early_read.discard)
         # Drops keep the memory of their forward passes for the next drop (faulting
         # it in again costs a 256x256 slice ~15 ms here); a pause hands it back.
         self._memory_release = QTimer(self)
@@ -199,6 +216,8 @@ class QtDeployModule(QWidget):
         self.config_form.engine_toggled.connect(self._on_engine_toggle)
         self.config_form.snapshot_chosen.connect(self._on_snapshot_chosen)
         self.drop_zone.paths_dropped.connect(self.segment_paths)
+        self.drop_zone.paths_entered.connect(self._on_drag_entered)
+        self.drop_zone.drag_left.connect(self._early_read_expiry.start)
         self.inputs_list.itemClicked.connect(self._on_input_click)
         self._drop_predicted.connect(self._on_drop_predicted)
         self._drop_result.connect(self._on_drop_result)
@@ -413,7 +432,7 @@ class QtDeployModule(QWidget):
         worker = Worker(_segment_job, self.session, list(paths), config.out_dir,
                         config.ground_truth, self._shown_gate.wrap(self._drop_predicted.emit),
                         self._drop_result.emit, self._emit_loaded_volume,
-                        self._drop_measured.emit)
+                        self._drop_measured.emit, read_input=self._early_read.take())
         worker.succeeded.connect(self._on_drop_done)
         worker.failed.connect(self._on_drop_failed)
         worker.progressed.connect(self._on_drop_progress)
@@ -529,10 +548,20 @@ class QtDeployModule(QWidget):
     # Files dropped anywhere on the tab (the viewer is the natural target) are segmented
     # like those dropped on the drop zone.
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
+        paths = local_paths(event.mimeData())
+        if paths:
             event.acceptProposedAction()
+            self._on_drag_entered(paths)
         else:
             event.ignore()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._early_read_expiry.start()
+        super().dragLeaveEvent(event)
+
+    def _on_drag_entered(self, paths: list[str]) -> None:
+        self._early_read_expiry.stop()
+        self._early_read.start(paths)
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = local_paths(event.mimeData())
@@ -724,6 +753,7 @@ class QtDeployModule(QWidget):
         signals must not reach widgets that are about to be deleted.
         """
         self._shown_gate.open()
+        self._early_read.close()
         for worker in [*self._workers.values(), *self._retiring]:
             worker.stop_and_wait()
             for signal in (worker.progressed, worker.succeeded, worker.failed,

@@ -28,9 +28,15 @@ def local_paths(mime: QMimeData) -> list[str]:
 
 
 class QtDropZone(QFrame):
-    """Emits ``paths_dropped(list[str])`` for dropped local files/folders or chosen ones."""
+    """Emits ``paths_dropped(list[str])`` for dropped local files/folders or chosen ones.
+
+    ``paths_entered(list[str])`` when a drag of local files enters (they may be read
+    before the drop), ``drag_left()`` when it leaves without a drop.
+    """
 
     paths_dropped = pyqtSignal(list)
+    paths_entered = pyqtSignal(list)
+    drag_left = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,14 +86,17 @@ class QtDropZone(QFrame):
         return border
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
+        paths = local_paths(event.mimeData())
+        if paths:
             event.acceptProposedAction()
             self._set_highlight(True)
+            self.paths_entered.emit(paths)
         else:
             event.ignore()
 
     def dragLeaveEvent(self, event) -> None:
         self._set_highlight(False)
+        self.drag_left.emit()
         super().dragLeaveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
