@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from dlp.deploy import measure, overlay
+from dlp.deploy.dicom_encoding import save_with_encoded_sequences
 from dlp.deploy.labels import LabelMap
 from dlp.errors import DLPError
 from dlp.fsutil import atomic_directory, atomic_path
@@ -204,10 +205,17 @@ def write_dicom_seg(
         raise ExportError(f"{path}: cannot build a DICOM SEG from these images ({reason}); "
                           "the mask PNGs and labels.nii.gz hold the result") from None
     if not atomic:
-        seg.save_as(path)
+        _save_seg(seg, path)
         return
     with atomic_path(path) as tmp:
-        seg.save_as(tmp)
+        _save_seg(seg, tmp)
+
+
+def _save_seg(seg: Any, path: str | os.PathLike[str]) -> None:
+    try:
+        save_with_encoded_sequences(seg, path)
+    except (AttributeError, TypeError):  # a pydicom whose internals moved: its own writer
+        seg.save_as(path)
 
 
 def _memoize_iod_lookups() -> None:
